@@ -1,0 +1,500 @@
+//! Typed configuration for every component.
+//!
+//! Values come from the process environment (and a `.env` file when present) by
+//! default, or from AWS Secrets Manager + SSM Parameter Store when
+//! `CONFIG_SOURCE=aws` (see [`aws`]). Every setting has a default that works on
+//! one machine with local PostgreSQL, Redis and a local storage directory.
+//!
+//! Environment variables (defaults in brackets):
+//!
+//! | variable | meaning |
+//! |---|---|
+//! | `CONFIG_SOURCE` | `env` or `aws` [`env`] |
+//! | `HOST`, `PORT` | web bind address [`0.0.0.0`, `8000`] |
+//! | `PUBLIC_BASE_URL` | absolute origin used in local media URLs [unset: relative URLs] |
+//! | `DATABASE_URL` | PostgreSQL URL [`postgres://postgres@127.0.0.1:5432/skillreel`] |
+//! | `DATABASE_MAX_CONNECTIONS` | pool size per process [`16`] |
+//! | `REDIS_URL` | Redis URL [`redis://127.0.0.1:6379`] |
+//! | `REDIS_PREFIX` | prefix of every Redis key and of the queue name [`skillreel`] |
+//! | `JWT_SECRET` | HS256 signing key (≥ 32 bytes in production) [a fixed development key] |
+//! | `JWT_TTL_SECS` | access token lifetime [`3600`] |
+//! | `BCRYPT_COST` | bcrypt cost [`12`] |
+//! | `BCRYPT_MAX_CONCURRENCY` | bcrypt hashes running at once [number of CPUs] |
+//! | `STORAGE_BACKEND` | `local` or `s3` [`local`] |
+//! | `STORAGE_DIR` | root of the local store [`./var/storage`] |
+//! | `S3_BUCKET`, `AWS_REGION` | bucket and region [`skillreel`, `us-east-1`] |
+//! | `S3_ENDPOINT_URL` / `AWS_ENDPOINT_URL` | endpoint override for an emulator [unset] |
+//! | `S3_FORCE_PATH_STYLE` | path-style addressing [`false`, `true` when an endpoint is set] |
+//! | `S3_EXPECTED_BUCKET_OWNER` | pins `ExpectedBucketOwner` on every S3 call [unset] |
+//! | `MEDIA_PUBLIC_BASE_URL` | serve processed files from this public/CDN base instead of presigning [unset] |
+//! | `PRESIGN_EXPIRY_SECS` | lifetime of playable URLs [`3600`] |
+//! | `UPLOAD_MAX_BYTES` | largest accepted upload [`104857600`] (100 MB) |
+//! | `UPLOAD_MIN_DURATION_SECS`, `UPLOAD_MAX_DURATION_SECS` | accepted duration [`20`, `60`] |
+//! | `UPLOAD_MIN_SHORT_SIDE` | minimum of the shorter side in pixels [`1080`] |
+//! | `TEMP_DIR` | where uploads and jobs keep temporary files [system temp dir] |
+//! | `FFMPEG_PATH`, `FFPROBE_PATH` | binaries [`ffmpeg`, `ffprobe` on `PATH`] |
+//! | `MEDIA_ASSETS_DIR` | where default logo/bumpers are generated [`./var/assets`] |
+//! | `LOGO_PATH`, `INTRO_PATH`, `OUTRO_PATH` | replace the default assets [unset] |
+//! | `FFMPEG_PRESET`, `FFMPEG_CRF` | x264 preset and CRF [`veryfast`, `23`] |
+//! | `MEDIA_MAX_SECS` | seconds of the source kept [`30`] |
+//! | `PROBE_TIMEOUT_SECS`, `JOB_TIMEOUT_SECS` | ffprobe and whole-job time limits [`20`, `900`] |
+//! | `WORKER_NAME` | unique worker name [`<hostname>-<pid>-<random>`] |
+//! | `WORKER_CONCURRENCY` | jobs at once per worker [`1`] |
+//! | `WORKER_MAX_ATTEMPTS` | attempts before `failed` [`3`] |
+//! | `WORKER_BACKOFF_SECS` | first retry delay, doubled each attempt [`5`] |
+//! | `RECONCILE_INTERVAL_SECS`, `RECONCILE_STALE_SECS` | recovery sweep period and staleness [`30`, `300`] |
+//! | `SHUTDOWN_GRACE_SECS` | time a stopping worker gives in-flight jobs [`60`] |
+//! | `CACHE_TTL_MS` | in-process cache lifetime of public lists and rankings [`1000`] |
+//! | `LOG_FORMAT` | `json` or `pretty` [`pretty`] |
+
+pub mod aws;
+
+use std::{path::PathBuf, time::Duration};
+
+use secrecy::SecretString;
+
+/// Everything a process needs to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// HTTP listener of the web service.
+    pub http: HttpConfig,
+    /// PostgreSQL connection.
+    pub database: DatabaseConfig,
+    /// Redis connection and key namespace.
+    pub redis: RedisConfig,
+    /// Tokens and password hashing.
+    pub auth: AuthConfig,
+    /// Where videos are stored.
+    pub storage: StorageConfig,
+    /// Upload limits.
+    pub upload: UploadLimits,
+    /// FFmpeg pipeline settings.
+    pub media: MediaConfig,
+    /// Worker behaviour.
+    pub worker: WorkerConfig,
+    /// Caching of public reads.
+    pub cache: CacheConfig,
+}
+
+/// HTTP listener settings.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Bind host.
+    pub host: String,
+    /// Bind port; 0 picks a free one (tests).
+    pub port: u16,
+    /// Absolute origin prepended to local media URLs, e.g. `https://skillreel.example`.
+    pub public_base_url: Option<String>,
+}
+
+/// PostgreSQL settings.
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// Connection URL (contains the password, hence secret).
+    pub url: SecretString,
+    /// Pool size.
+    pub max_connections: u32,
+}
+
+/// Redis settings.
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    /// Connection URL.
+    pub url: SecretString,
+    /// Prefix of every key this service writes, including the job queue.
+    pub prefix: String,
+}
+
+impl RedisConfig {
+    /// Name of the apalis queue holding video jobs.
+    pub fn queue_name(&self) -> String {
+        format!("{}:jobs:process-video", self.prefix)
+    }
+
+    /// A key in this service's namespace.
+    pub fn key(&self, suffix: &str) -> String {
+        format!("{}:{suffix}", self.prefix)
+    }
+}
+
+/// Authentication settings.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// HS256 signing key.
+    pub jwt_secret: SecretString,
+    /// Token lifetime.
+    pub token_ttl: Duration,
+    /// bcrypt cost factor.
+    pub bcrypt_cost: u32,
+    /// Hashes allowed to run at once, so a login burst cannot take every core.
+    pub bcrypt_max_concurrency: usize,
+}
+
+/// Which object store to use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageBackend {
+    /// A directory on local disk.
+    Local,
+    /// An S3 bucket (or an S3-compatible emulator).
+    S3,
+}
+
+/// Object storage settings.
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    /// Backend in use.
+    pub backend: StorageBackend,
+    /// Root directory of the local backend.
+    pub local_dir: PathBuf,
+    /// S3 bucket.
+    pub bucket: String,
+    /// AWS region.
+    pub region: String,
+    /// Endpoint override (emulators).
+    pub endpoint_url: Option<String>,
+    /// Path-style addressing (emulators).
+    pub force_path_style: bool,
+    /// Pins `ExpectedBucketOwner` on every S3 call.
+    pub expected_bucket_owner: Option<String>,
+    /// When set, processed videos are served from `<base>/<key>` instead of presigned URLs.
+    pub media_public_base_url: Option<String>,
+    /// Lifetime of presigned / signed URLs.
+    pub presign_expiry: Duration,
+    /// Key signing local media URLs (the JWT secret unless set otherwise).
+    pub url_signing_key: SecretString,
+}
+
+/// Limits applied to uploads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UploadLimits {
+    /// Largest accepted file in bytes.
+    pub max_bytes: u64,
+    /// Shortest accepted duration in seconds.
+    pub min_duration_secs: f64,
+    /// Longest accepted duration in seconds.
+    pub max_duration_secs: f64,
+    /// Minimum length of the shorter side, pixels.
+    pub min_short_side: u32,
+}
+
+impl Default for UploadLimits {
+    fn default() -> Self {
+        Self {
+            max_bytes: 100 * 1024 * 1024,
+            min_duration_secs: 20.0,
+            max_duration_secs: 60.0,
+            min_short_side: 1080,
+        }
+    }
+}
+
+/// FFmpeg pipeline settings.
+#[derive(Debug, Clone)]
+pub struct MediaConfig {
+    /// `ffmpeg` binary.
+    pub ffmpeg_path: PathBuf,
+    /// `ffprobe` binary.
+    pub ffprobe_path: PathBuf,
+    /// Directory where the default logo and bumpers are generated.
+    pub assets_dir: PathBuf,
+    /// Replacement logo (PNG with alpha).
+    pub logo_path: Option<PathBuf>,
+    /// Replacement intro bumper.
+    pub intro_path: Option<PathBuf>,
+    /// Replacement outro bumper.
+    pub outro_path: Option<PathBuf>,
+    /// x264 preset.
+    pub preset: String,
+    /// x264 CRF.
+    pub crf: u8,
+    /// Seconds of the source kept.
+    pub max_output_secs: f64,
+    /// Limit for one ffprobe run.
+    pub probe_timeout: Duration,
+    /// Limit for one ffmpeg run (and one whole job).
+    pub job_timeout: Duration,
+    /// Scratch space for uploads and jobs.
+    pub temp_dir: PathBuf,
+}
+
+/// Worker settings.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Unique name of this worker process.
+    pub name: String,
+    /// Jobs processed at once.
+    pub concurrency: usize,
+    /// Attempts before a video is marked `failed`.
+    pub max_attempts: u32,
+    /// First retry delay; doubled at every further attempt.
+    pub backoff: Duration,
+    /// Period of the recovery sweep.
+    pub reconcile_interval: Duration,
+    /// Age after which an `uploaded`/`processing` video counts as lost.
+    pub stale_after: Duration,
+    /// Time a stopping worker gives in-flight jobs.
+    pub shutdown_grace: Duration,
+}
+
+/// Caching of public reads.
+#[derive(Debug, Clone)]
+pub struct CacheConfig {
+    /// Lifetime of an entry in the in-process cache.
+    pub local_ttl: Duration,
+    /// Lifetime of an entry in Redis.
+    pub redis_ttl: Duration,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human readable.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A setting could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A variable holds a value of the wrong form.
+    #[error("configuration variable {name} has an invalid value: {reason}")]
+    Invalid {
+        /// Variable name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A required AWS secret could not be read.
+    #[error("AWS secret {name} could not be read: {reason}")]
+    Secret {
+        /// Secret name.
+        name: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A required SSM parameter could not be read.
+    #[error("SSM parameter {name} could not be read: {reason}")]
+    Parameter {
+        /// Parameter name.
+        name: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+const DEV_JWT_SECRET: &str = "skillreel-development-secret-change-me-0123456789";
+
+/// Looks a variable up; empty counts as unset.
+pub trait Source {
+    /// The value of `name`, if set and non-empty.
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct EnvSource;
+
+impl Source for EnvSource {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Source for F {
+    fn get(&self, name: &str) -> Option<String> {
+        self(name)
+    }
+}
+
+fn parse<T: std::str::FromStr>(src: &dyn Source, name: &str, default: T) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match src.get(name) {
+        None => Ok(default),
+        Some(raw) => raw.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
+            name: name.to_owned(),
+            reason: e.to_string(),
+        }),
+    }
+}
+
+fn secs(src: &dyn Source, name: &str, default: u64) -> Result<Duration, ConfigError> {
+    parse(src, name, default).map(Duration::from_secs)
+}
+
+fn string(src: &dyn Source, name: &str, default: &str) -> String {
+    src.get(name).unwrap_or_else(|| default.to_owned())
+}
+
+/// Reads the log format from `LOG_FORMAT`.
+pub fn log_format(src: &dyn Source) -> LogFormat {
+    match src.get("LOG_FORMAT").as_deref() {
+        Some("json") => LogFormat::Json,
+        _ => LogFormat::Pretty,
+    }
+}
+
+/// Loads `.env` (if present) into the environment; call once at start-up.
+pub fn load_dotenv() {
+    let _ = dotenvy::dotenv();
+}
+
+fn default_worker_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "worker".to_owned());
+    let rand = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}-{}-{}", std::process::id(), &rand[..8])
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&EnvSource)
+    }
+
+    /// Reads the configuration from any key/value source (env, or AWS values merged over env).
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        let jwt_secret = string(src, "JWT_SECRET", DEV_JWT_SECRET);
+        let endpoint_url = src
+            .get("S3_ENDPOINT_URL")
+            .or_else(|| src.get("AWS_ENDPOINT_URL_S3"))
+            .or_else(|| src.get("AWS_ENDPOINT_URL"));
+        let storage_backend = match string(src, "STORAGE_BACKEND", "local").as_str() {
+            "local" => StorageBackend::Local,
+            "s3" => StorageBackend::S3,
+            other => {
+                return Err(ConfigError::Invalid {
+                    name: "STORAGE_BACKEND".into(),
+                    reason: format!("expected `local` or `s3`, got `{other}`"),
+                });
+            }
+        };
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let url_signing_key = src.get("URL_SIGNING_KEY").unwrap_or_else(|| jwt_secret.clone());
+        Ok(Self {
+            http: HttpConfig {
+                host: string(src, "HOST", "0.0.0.0"),
+                port: parse(src, "PORT", 8000)?,
+                public_base_url: src.get("PUBLIC_BASE_URL").map(|u| u.trim_end_matches('/').to_owned()),
+            },
+            database: DatabaseConfig {
+                url: string(src, "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/skillreel").into(),
+                max_connections: parse(src, "DATABASE_MAX_CONNECTIONS", 16)?,
+            },
+            redis: RedisConfig {
+                url: string(src, "REDIS_URL", "redis://127.0.0.1:6379").into(),
+                prefix: string(src, "REDIS_PREFIX", "skillreel"),
+            },
+            auth: AuthConfig {
+                jwt_secret: jwt_secret.into(),
+                token_ttl: secs(src, "JWT_TTL_SECS", 3600)?,
+                bcrypt_cost: parse(src, "BCRYPT_COST", 12)?,
+                bcrypt_max_concurrency: parse(src, "BCRYPT_MAX_CONCURRENCY", cpus)?.max(1),
+            },
+            storage: StorageConfig {
+                backend: storage_backend,
+                local_dir: string(src, "STORAGE_DIR", "./var/storage").into(),
+                bucket: string(src, "S3_BUCKET", "skillreel"),
+                region: src
+                    .get("AWS_REGION")
+                    .or_else(|| src.get("AWS_DEFAULT_REGION"))
+                    .unwrap_or_else(|| "us-east-1".to_owned()),
+                force_path_style: parse(src, "S3_FORCE_PATH_STYLE", endpoint_url.is_some())?,
+                endpoint_url,
+                expected_bucket_owner: src.get("S3_EXPECTED_BUCKET_OWNER"),
+                media_public_base_url: src
+                    .get("MEDIA_PUBLIC_BASE_URL")
+                    .map(|u| u.trim_end_matches('/').to_owned()),
+                presign_expiry: secs(src, "PRESIGN_EXPIRY_SECS", 3600)?,
+                url_signing_key: url_signing_key.into(),
+            },
+            upload: UploadLimits {
+                max_bytes: parse(src, "UPLOAD_MAX_BYTES", 100 * 1024 * 1024)?,
+                min_duration_secs: parse(src, "UPLOAD_MIN_DURATION_SECS", 20.0)?,
+                max_duration_secs: parse(src, "UPLOAD_MAX_DURATION_SECS", 60.0)?,
+                min_short_side: parse(src, "UPLOAD_MIN_SHORT_SIDE", 1080)?,
+            },
+            media: MediaConfig {
+                ffmpeg_path: string(src, "FFMPEG_PATH", "ffmpeg").into(),
+                ffprobe_path: string(src, "FFPROBE_PATH", "ffprobe").into(),
+                assets_dir: string(src, "MEDIA_ASSETS_DIR", "./var/assets").into(),
+                logo_path: src.get("LOGO_PATH").map(Into::into),
+                intro_path: src.get("INTRO_PATH").map(Into::into),
+                outro_path: src.get("OUTRO_PATH").map(Into::into),
+                preset: string(src, "FFMPEG_PRESET", "veryfast"),
+                crf: parse(src, "FFMPEG_CRF", 23)?,
+                max_output_secs: parse(src, "MEDIA_MAX_SECS", 30.0)?,
+                probe_timeout: secs(src, "PROBE_TIMEOUT_SECS", 20)?,
+                job_timeout: secs(src, "JOB_TIMEOUT_SECS", 900)?,
+                temp_dir: src.get("TEMP_DIR").map_or_else(std::env::temp_dir, Into::into),
+            },
+            worker: WorkerConfig {
+                name: src.get("WORKER_NAME").unwrap_or_else(default_worker_name),
+                concurrency: parse(src, "WORKER_CONCURRENCY", 1)?.max(1),
+                max_attempts: parse(src, "WORKER_MAX_ATTEMPTS", 3)?.max(1),
+                backoff: secs(src, "WORKER_BACKOFF_SECS", 5)?,
+                reconcile_interval: secs(src, "RECONCILE_INTERVAL_SECS", 30)?,
+                stale_after: secs(src, "RECONCILE_STALE_SECS", 300)?,
+                shutdown_grace: secs(src, "SHUTDOWN_GRACE_SECS", 60)?,
+            },
+            cache: CacheConfig {
+                local_ttl: Duration::from_millis(parse(src, "CACHE_TTL_MS", 1000)?),
+                redis_ttl: secs(src, "CACHE_REDIS_TTL_SECS", 30)?,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Config::from_source(&move |k: &str| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_work_on_one_machine() {
+        let c = from(&[]).unwrap();
+        assert_eq!(c.http.port, 8000);
+        assert_eq!(c.storage.backend, StorageBackend::Local);
+        assert_eq!(c.upload, UploadLimits::default());
+        assert_eq!(c.auth.token_ttl, Duration::from_secs(3600));
+        assert_eq!(c.media.max_output_secs, 30.0);
+        assert!(!c.storage.force_path_style);
+        assert_eq!(c.redis.queue_name(), "skillreel:jobs:process-video");
+    }
+
+    #[test]
+    fn endpoint_override_turns_on_path_style() {
+        let c = from(&[("STORAGE_BACKEND", "s3"), ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")]).unwrap();
+        assert_eq!(c.storage.backend, StorageBackend::S3);
+        assert_eq!(c.storage.endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
+        assert!(c.storage.force_path_style);
+    }
+
+    #[test]
+    fn invalid_values_name_the_variable() {
+        let err = from(&[("PORT", "eighty")]).unwrap_err().to_string();
+        assert!(err.contains("PORT"), "{err}");
+        let err = from(&[("STORAGE_BACKEND", "ftp")]).unwrap_err().to_string();
+        assert!(err.contains("STORAGE_BACKEND") && err.contains("ftp"), "{err}");
+    }
+
+    #[test]
+    fn signing_key_defaults_to_jwt_secret() {
+        let c = from(&[("JWT_SECRET", "abc")]).unwrap();
+        assert_eq!(c.storage.url_signing_key.expose_secret(), "abc");
+    }
+}

@@ -1,0 +1,72 @@
+//! PostgreSQL access shared by the web service and the worker.
+//!
+//! Queries are runtime-checked (`sqlx::query_as`) and every one of them is exercised
+//! by the integration tests against a real PostgreSQL; functions take any executor
+//! so callers can run them inside a transaction.
+
+pub mod players;
+pub mod rankings;
+pub mod videos;
+pub mod votes;
+
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use sqlx::{
+    PgPool,
+    migrate::{MigrateError, Migrator},
+    postgres::PgPoolOptions,
+};
+
+use crate::config::DatabaseConfig;
+
+/// The migrations in `migrations/`, embedded in the binary.
+pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
+
+/// Opens a connection pool.
+pub async fn connect(config: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
+    PgPoolOptions::new()
+        .max_connections(config.max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(config.url.expose_secret())
+        .await
+}
+
+/// Applies pending migrations. sqlx holds an advisory lock meanwhile, so several
+/// instances starting at once migrate exactly once.
+pub async fn migrate(pool: &PgPool) -> Result<(), MigrateError> {
+    MIGRATOR.run(pool).await
+}
+
+/// Whether `err` is a unique-constraint violation of `constraint` (index or constraint name).
+pub fn is_unique_violation(err: &sqlx::Error, constraint: &str) -> bool {
+    match err {
+        sqlx::Error::Database(db) => {
+            db.is_unique_violation() && db.constraint().is_some_and(|c| c == constraint)
+        }
+        _ => false,
+    }
+}
+
+/// Escapes `%`, `_` and `\` so user text matches literally inside a `LIKE` pattern.
+pub fn escape_like(input: &str) -> String {
+    let mut out = String::with_capacity(input.len());
+    for c in input.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_are_escaped() {
+        assert_eq!(escape_like("100%_a\\b"), "100\\%\\_a\\\\b");
+        assert_eq!(escape_like("plain"), "plain");
+    }
+}

@@ -1,0 +1,14 @@
+//! Code shared by the web service and the worker: configuration, domain rules,
+//! database access, object storage, the job queue and the media pipeline.
+//! Nothing here knows about HTTP.
+
+pub mod auth;
+pub mod cache;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod ingest;
+pub mod media;
+pub mod queue;
+pub mod storage;
+pub mod telemetry;

@@ -1,0 +1,15 @@
+//! Media handling: container sniffing, ffprobe, the FFmpeg pipeline and its assets.
+//!
+//! Every `ffmpeg`/`ffprobe` process is started through [`ffmpeg`], the one wrapper
+//! that enforces a timeout, kills the child on drop and types its errors.
+
+pub mod assets;
+mod error;
+pub mod ffmpeg;
+pub mod ffprobe;
+pub mod pipeline;
+pub mod sniff;
+pub mod testclip;
+pub mod validate;
+
+pub use error::MediaError;

@@ -1,0 +1,139 @@
+//! The one error type of the HTTP layer.
+//!
+//! Every rejection becomes `{"detail": "...", "code": "kebab-case"}` (validation
+//! errors add `errors: [{field, message}]`). 5xx bodies say nothing internal: the
+//! cause is kept in a response extension and logged once by the logging middleware.
+
+use axum::{
+    Json,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+use skillreel_shared::domain::FieldError;
+use utoipa::ToSchema;
+
+/// Body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Human-readable message.
+    pub detail: String,
+    /// Stable machine-readable code.
+    pub code: &'static str,
+    /// Per-field problems of a validation error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldErrorBody>>,
+}
+
+/// One field problem.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldErrorBody {
+    /// Field name.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Internal cause of a 5xx, attached to the response for the logging middleware.
+#[derive(Debug, Clone)]
+pub struct InternalCause(pub String);
+
+/// An API failure.
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400 with a specific code.
+    BadRequest(&'static str, String),
+    /// 401.
+    Unauthorized(String),
+    /// 403.
+    Forbidden(String),
+    /// 404.
+    NotFound(String),
+    /// 409.
+    Conflict(&'static str, String),
+    /// 415.
+    UnsupportedMediaType(String),
+    /// 422 with per-field errors.
+    Validation(Vec<FieldError>),
+    /// 422 with a single message (unparseable values).
+    Unprocessable(String),
+    /// 503: a dependency is down; the message names it.
+    Unavailable(String, String),
+    /// 500; the string is logged, never sent.
+    Internal(String),
+}
+
+impl ApiError {
+    /// A 500 from any error, keeping its text for the log.
+    pub fn internal(err: impl std::fmt::Display) -> Self {
+        Self::Internal(err.to_string())
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(..) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(..) => StatusCode::CONFLICT,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Validation(_) | Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unavailable(..) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
+        match err {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                Self::Unavailable("database unavailable, try again shortly".into(), err.to_string())
+            }
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let (detail, code, errors, cause) = match self {
+            Self::BadRequest(code, m) => (m, code, None, None),
+            Self::Unauthorized(m) => (m, "unauthorized", None, None),
+            Self::Forbidden(m) => (m, "forbidden", None, None),
+            Self::NotFound(m) => (m, "not-found", None, None),
+            Self::Conflict(code, m) => (m, code, None, None),
+            Self::UnsupportedMediaType(m) => (m, "unsupported-media-type", None, None),
+            Self::Unprocessable(m) => (m, "validation-error", None, None),
+            Self::Validation(fields) => {
+                let detail = fields
+                    .iter()
+                    .map(|f| f.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let list = fields
+                    .into_iter()
+                    .map(|f| FieldErrorBody { field: f.field.to_owned(), message: f.message })
+                    .collect();
+                (detail, "validation-error", Some(list), None)
+            }
+            Self::Unavailable(m, cause) => (m, "service-unavailable", None, Some(cause)),
+            Self::Internal(cause) => ("internal server error".to_owned(), "internal", None, Some(cause)),
+        };
+        let mut response = (status, Json(ErrorBody { detail, code, errors })).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(cause) = cause {
+            response.extensions_mut().insert(InternalCause(cause));
+        }
+        response
+    }
+}
+
+/// Result type of handlers.
+pub type ApiResult<T> = Result<T, ApiError>;

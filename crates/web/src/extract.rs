@@ -1,0 +1,105 @@
+//! Extractors whose rejections use the API's error body.
+
+use axum::{
+    extract::{FromRequest, FromRequestParts, Request, rejection::JsonRejection},
+    http::{header, request::Parts},
+};
+use serde::de::DeserializeOwned;
+
+use crate::{error::ApiError, state::AppState};
+
+/// JSON body; a syntax error is `400`, a wrong shape `422`, a wrong content type `415`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Self(v)),
+            Err(rejection) => Err(match rejection {
+                JsonRejection::JsonDataError(e) => ApiError::Unprocessable(format!(
+                    "invalid request body: {}",
+                    e.body_text().trim_start_matches("Failed to deserialize the JSON body into the target type: ")
+                )),
+                JsonRejection::JsonSyntaxError(_) => {
+                    ApiError::BadRequest("malformed-json", "request body is not valid JSON".into())
+                }
+                JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType(
+                    "expected a JSON body with Content-Type: application/json".into(),
+                ),
+                other => ApiError::BadRequest("bad-body", other.body_text()),
+            }),
+        }
+    }
+}
+
+/// A video id from the path; anything but a positive integer is `422`.
+#[derive(Debug, Clone, Copy)]
+pub struct VideoId(pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for VideoId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(raw) = axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::Unprocessable(e.body_text()))?;
+        match raw.parse::<i64>() {
+            Ok(id) if id > 0 => Ok(Self(id)),
+            _ => Err(ApiError::Unprocessable(format!(
+                "video id must be a positive integer, got {raw:?}"
+            ))),
+        }
+    }
+}
+
+/// Query string; unparseable values are `422` naming the parameter.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| Self(v))
+            .map_err(|e| {
+                ApiError::Unprocessable(
+                    e.body_text().replace("Failed to deserialize query string: ", "invalid query parameter: "),
+                )
+            })
+    }
+}
+
+/// The authenticated player (a valid, unexpired bearer token of an existing account).
+#[derive(Debug, Clone, Copy)]
+pub struct CurrentPlayer(pub i64);
+
+impl FromRequestParts<AppState> for CurrentPlayer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| ApiError::Unauthorized("Not authenticated".into()))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ApiError::Unauthorized("Authorization header must be `Bearer <token>`".into()))?;
+        let id = state
+            .tokens
+            .verify(token)
+            .map_err(|_| ApiError::Unauthorized("Invalid or expired token".into()))?;
+        if !skillreel_shared::db::players::exists(&state.db, id).await? {
+            return Err(ApiError::Unauthorized("Invalid or expired token".into()));
+        }
+        Ok(Self(id))
+    }
+}

@@ -1,0 +1,94 @@
+//! The skillreel HTTP API (axum).
+//!
+//! [`app`] builds the router with its middleware; [`serve`] runs it on a listener
+//! until a shutdown signal. Both are used by `main` and by the integration tests,
+//! which bind port 0.
+
+pub mod error;
+pub mod extract;
+pub mod routes;
+pub mod state;
+
+use std::time::{Duration, Instant};
+
+use axum::{
+    Router, ServiceExt,
+    extract::Request,
+    http::{HeaderName, StatusCode},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+};
+use tower::Layer;
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    normalize_path::{NormalizePath, NormalizePathLayer},
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
+};
+
+pub use crate::state::AppState;
+use crate::error::{ApiError, InternalCause};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Requests slower than this are cut off (uploads excepted: they stream).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The router with every route and middleware, trailing slashes accepted.
+pub fn app(state: AppState) -> NormalizePath<Router> {
+    let router = routes::router(&state)
+        .fallback(|| async { ApiError::NotFound("Not found".into()) })
+        .method_not_allowed_fallback(|| async {
+            (StatusCode::METHOD_NOT_ALLOWED, axum::Json(serde_json::json!({
+                "detail": "Method not allowed", "code": "method-not-allowed"
+            })))
+        })
+        .layer(middleware::from_fn(log_requests))
+        .layer(CatchPanicLayer::custom(|_| ApiError::Internal("handler panicked".into()).into_response()))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(state);
+    NormalizePathLayer::trim_trailing_slash().layer(router)
+}
+
+/// Logs every request once, with the internal cause of a 5xx (never sent to clients).
+async fn log_requests(request: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .and_then(|id| id.header_value().to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let is_upload = path.starts_with("/api/videos/upload");
+    let response = if is_upload {
+        next.run(request).await
+    } else {
+        match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+            Ok(r) => r,
+            Err(_) => ApiError::Unavailable("request timed out".into(), "handler timeout".into()).into_response(),
+        }
+    };
+    let status = response.status().as_u16();
+    let duration_ms = start.elapsed().as_secs_f64() * 1000.0;
+    if let Some(InternalCause(cause)) = response.extensions().get::<InternalCause>() {
+        tracing::error!(%method, %path, status, duration_ms, request.id = %request_id, error = %cause, "request failed");
+    } else {
+        tracing::debug!(%method, %path, status, duration_ms, request.id = %request_id, "request");
+    }
+    response
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then drains in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = app(state);
+    axum::serve(listener, ServiceExt::<Request>::into_make_service(app))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+

@@ -1,0 +1,39 @@
+//! `skillreel-web`: the HTTP API.
+
+use anyhow::Context;
+use skillreel_shared::{config, db, telemetry};
+use skillreel_web::AppState;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    config::load_dotenv();
+    telemetry::init(config::log_format(&config::EnvSource));
+    let config = config::aws::load_from_environment().await.context("loading configuration")?;
+    let addr = format!("{}:{}", config.http.host, config.http.port);
+    let state = AppState::connect(config).await?;
+    db::migrate(&state.db).await.context("running database migrations")?;
+    if let Some(store) = &state.local_media {
+        tracing::info!(dir = %store.root().display(), "serving media from the local store");
+    }
+    let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("binding {addr}"))?;
+    tracing::info!(%addr, "skillreel-web listening");
+    skillreel_web::serve(listener, state, shutdown_signal()).await.context("serving HTTP")?;
+    tracing::info!("skillreel-web stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+}

@@ -1,0 +1,46 @@
+//! `GET /media/{key}`: serves objects of the local store through signed, expiring
+//! URLs, with HTTP Range support so browsers can seek. Only mounted with the local
+//! backend; with S3 the URLs are presigned and point at the bucket.
+
+use axum::{
+    body::Body,
+    extract::{Path, Request, State},
+    response::{IntoResponse, Response},
+};
+use serde::Deserialize;
+use tower::ServiceExt;
+use tower_http::services::ServeFile;
+
+use crate::{error::ApiError, extract::Query, state::AppState};
+
+/// Signature of a local media URL.
+#[derive(Debug, Deserialize)]
+pub struct Signature {
+    expires: u64,
+    sig: String,
+}
+
+/// Serves one stored object if the URL's signature is valid and unexpired.
+pub async fn serve(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    Query(signature): Query<Signature>,
+    request: Request<Body>,
+) -> Result<Response, ApiError> {
+    let store = state
+        .local_media
+        .as_ref()
+        .ok_or_else(|| ApiError::NotFound("Not found".into()))?;
+    if !store.verify(&key, signature.expires, &signature.sig) {
+        return Err(ApiError::Forbidden("This media link is invalid or has expired".into()));
+    }
+    let path = store.path_of(&key).map_err(|_| ApiError::NotFound("Not found".into()))?;
+    if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
+        return Err(ApiError::NotFound("Media not found".into()));
+    }
+    let response = ServeFile::new_with_mime(path, &"video/mp4".parse().expect("static mime"))
+        .oneshot(request)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(response.map(Body::new).into_response())
+}

@@ -1,0 +1,47 @@
+//! Route table.
+
+pub mod auth;
+pub mod docs;
+pub mod health;
+pub mod media;
+pub mod public;
+pub mod ui;
+pub mod upload;
+pub mod videos;
+
+use axum::{
+    Router,
+    extract::DefaultBodyLimit,
+    routing::{get, post},
+};
+
+use crate::state::AppState;
+
+/// Every route of the service.
+pub fn router(state: &AppState) -> Router<AppState> {
+    // Multipart framing adds a little to the file itself; the handler enforces the
+    // exact file limit while streaming, this only bounds the whole body.
+    let upload_body_limit = usize::try_from(state.config.upload.max_bytes)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1024 * 1024);
+    Router::new()
+        .route("/", get(health::root))
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
+        .route("/api/auth/signup", post(auth::signup))
+        .route("/api/auth/login", post(auth::login))
+        .route(
+            "/api/videos/upload",
+            post(upload::upload).layer(DefaultBodyLimit::max(upload_body_limit)),
+        )
+        .route("/api/videos", get(videos::list))
+        .route("/api/videos/{id}", get(videos::get).delete(videos::delete))
+        .route("/api/videos/{id}/publish", post(videos::publish))
+        .route("/api/public/videos", get(public::videos))
+        .route("/api/public/videos/{id}/vote", post(public::vote))
+        .route("/api/public/rankings", get(public::rankings))
+        .route("/media/{*key}", get(media::serve))
+        .route("/openapi.json", get(docs::openapi_json))
+        .route("/docs", get(docs::docs_page))
+        .merge(ui::router())
+}

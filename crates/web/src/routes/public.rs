@@ -1,0 +1,214 @@
+//! Public routes: the gallery, votes and rankings.
+//!
+//! The two reads are served from [`PublicCache`](skillreel_shared::cache::PublicCache)
+//! as ready-made JSON bytes; a vote or a publication invalidates them.
+
+use axum::{
+    Json as JsonResponse,
+    extract::State,
+    http::header,
+    response::{IntoResponse, Response},
+};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use skillreel_shared::{
+    cache::Namespace,
+    db::{self, votes::VoteOutcome},
+    domain::{self, Page},
+};
+use utoipa::{IntoParams, ToSchema};
+
+use super::videos::playable_url;
+use crate::{
+    error::{ApiError, ApiResult},
+    extract::{CurrentPlayer, Query, VideoId},
+    state::AppState,
+};
+
+/// Longest accepted `city` or `q` filter.
+const MAX_FILTER_CHARS: usize = 100;
+
+/// Query of the public video list.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct PublicVideosQuery {
+    /// Page, from 1 [1].
+    pub page: Option<i64>,
+    /// Page size, 1–100 [20].
+    pub limit: Option<i64>,
+    /// Owner's city, case-insensitive.
+    pub city: Option<String>,
+    /// Text searched in titles, case-insensitive.
+    pub q: Option<String>,
+}
+
+/// Query of the rankings.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct RankingsQuery {
+    /// Page, from 1 [1].
+    pub page: Option<i64>,
+    /// Page size, 1–100 [10].
+    pub limit: Option<i64>,
+    /// City, case-insensitive.
+    pub city: Option<String>,
+}
+
+fn filter(name: &'static str, value: Option<String>) -> ApiResult<Option<String>> {
+    match value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
+        Some(v) if v.chars().count() > MAX_FILTER_CHARS => Err(ApiError::Validation(vec![
+            domain::FieldError {
+                field: name,
+                message: format!("{name} must be at most {MAX_FILTER_CHARS} characters"),
+            },
+        ])),
+        other => Ok(other),
+    }
+}
+
+fn json_bytes(bytes: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+}
+
+/// A public video.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicVideo {
+    /// Id.
+    pub id: i64,
+    /// Id again, under the name the private routes use.
+    pub video_id: i64,
+    /// Title.
+    pub title: String,
+    /// Upload time.
+    pub uploaded_at: DateTime<Utc>,
+    /// Playable URL.
+    pub processed_url: Option<String>,
+    /// "first last".
+    pub owner_name: String,
+    /// Owner's city.
+    pub owner_city: String,
+    /// Votes.
+    pub votes: i64,
+}
+
+/// Published videos, newest first.
+#[utoipa::path(get, path = "/api/public/videos", tag = "public", params(PublicVideosQuery),
+    responses((status = 200, body = [PublicVideo]), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn videos(
+    State(state): State<AppState>,
+    Query(q): Query<PublicVideosQuery>,
+) -> ApiResult<Response> {
+    let page = Page::new(q.page, q.limit, 20).map_err(ApiError::Validation)?;
+    let city = filter("city", q.city)?;
+    let text = filter("q", q.q)?;
+    let key = format!(
+        "{}:{}:{}:{}",
+        page.page,
+        page.limit,
+        city.as_deref().unwrap_or("").to_lowercase(),
+        text.as_deref().unwrap_or("").to_lowercase()
+    );
+    let body = state
+        .cache
+        .get_or_load(Namespace::PublicVideos, &key, || async {
+            let rows = db::videos::list_public(&state.db, page, city.as_deref(), text.as_deref()).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push(PublicVideo {
+                    id: r.id,
+                    video_id: r.id,
+                    processed_url: playable_url(&state, r.processed_key.as_deref()).await,
+                    owner_name: domain::username(&r.first_name, &r.last_name),
+                    owner_city: r.city,
+                    title: r.title,
+                    uploaded_at: r.uploaded_at,
+                    votes: i64::from(r.votes_count),
+                });
+            }
+            serde_json::to_vec(&out).map(Bytes::from).map_err(ApiError::internal)
+        })
+        .await?;
+    Ok(json_bytes(body))
+}
+
+/// Answer to a vote.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VoteResponse {
+    /// Confirmation.
+    pub message: &'static str,
+}
+
+/// Votes for a public video (one vote per player and video).
+#[utoipa::path(post, path = "/api/public/videos/{id}/vote", tag = "public", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "video id")),
+    responses((status = 200, body = VoteResponse),
+              (status = 400, description = "already voted", body = crate::error::ErrorBody),
+              (status = 401, body = crate::error::ErrorBody),
+              (status = 403, description = "own video", body = crate::error::ErrorBody),
+              (status = 404, description = "no such public video", body = crate::error::ErrorBody)))]
+pub async fn vote(
+    State(state): State<AppState>,
+    CurrentPlayer(player): CurrentPlayer,
+    VideoId(id): VideoId,
+) -> ApiResult<JsonResponse<VoteResponse>> {
+    match db::votes::cast(&state.db, id, player).await? {
+        VoteOutcome::Registered => {
+            state.cache.invalidate(Namespace::Rankings).await;
+            state.cache.invalidate(Namespace::PublicVideos).await;
+            Ok(JsonResponse(VoteResponse { message: "Vote successfully registered" }))
+        }
+        VoteOutcome::AlreadyVoted => Err(ApiError::BadRequest(
+            "already-voted",
+            "You have already voted for this video".into(),
+        )),
+        VoteOutcome::OwnVideo => Err(ApiError::Forbidden("You cannot vote for your own video".into())),
+        VoteOutcome::NotFound => Err(ApiError::NotFound("Video not found".into())),
+    }
+}
+
+/// One ranked player.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RankingEntry {
+    /// 1-based position in the whole ranking.
+    pub position: i64,
+    /// "first last".
+    pub username: String,
+    /// City.
+    pub city: String,
+    /// Total votes on the player's public videos.
+    pub votes: i64,
+}
+
+/// Players with the most votes, optionally in one city. Ties go to the earlier sign-up.
+#[utoipa::path(get, path = "/api/public/rankings", tag = "public", params(RankingsQuery),
+    responses((status = 200, body = [RankingEntry]), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn rankings(
+    State(state): State<AppState>,
+    Query(q): Query<RankingsQuery>,
+) -> ApiResult<Response> {
+    let page = Page::new(q.page, q.limit, 10).map_err(ApiError::Validation)?;
+    let city = filter("city", q.city)?;
+    let key = format!(
+        "{}:{}:{}",
+        page.page,
+        page.limit,
+        city.as_deref().unwrap_or("").to_lowercase()
+    );
+    let body = state
+        .cache
+        .get_or_load(Namespace::Rankings, &key, || async {
+            let rows = db::rankings::page(&state.db, page, city.as_deref()).await?;
+            let out: Vec<RankingEntry> = rows
+                .into_iter()
+                .zip(page.first_position()..)
+                .map(|(r, position)| RankingEntry {
+                    position,
+                    username: domain::username(&r.first_name, &r.last_name),
+                    city: r.city,
+                    votes: r.votes,
+                })
+                .collect();
+            serde_json::to_vec(&out).map(Bytes::from).map_err(ApiError::internal)
+        })
+        .await?;
+    Ok(json_bytes(body))
+}

@@ -1,0 +1,144 @@
+//! The web front end, served under `/app/` from assets embedded in the binary.
+//!
+//! A small static table maps asset paths to embedded files. Every other `/app/*`
+//! path answers the single page (`index.html`), which routes on the client. The
+//! router trims trailing slashes before routing, so `/app` and `/app/` are the same
+//! request here and both serve the page (its URLs are absolute, so either works).
+//! Responses carry an `ETag` (hash of the embedded bytes) and `Cache-Control:
+//! no-cache`, so browsers revalidate cheaply and never run stale code after a deploy.
+
+use std::sync::OnceLock;
+
+use axum::{
+    Router,
+    extract::Path,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+
+use crate::state::AppState;
+
+/// One embedded file.
+struct Asset {
+    path: &'static str,
+    content_type: &'static str,
+    body: &'static [u8],
+}
+
+macro_rules! asset {
+    ($path:literal, $ct:literal) => {
+        Asset { path: $path, content_type: $ct, body: include_bytes!(concat!("../../ui/", $path)) }
+    };
+}
+
+const JS: &str = "text/javascript; charset=utf-8";
+
+static ASSETS: &[Asset] = &[
+    asset!("index.html", "text/html; charset=utf-8"),
+    asset!("assets/app.css", "text/css; charset=utf-8"),
+    asset!("assets/favicon.svg", "image/svg+xml"),
+    asset!("assets/js/main.js", JS),
+    asset!("assets/js/api.js", JS),
+    asset!("assets/js/dom.js", JS),
+    asset!("assets/js/session.js", JS),
+    asset!("assets/js/pages/gallery.js", JS),
+    asset!("assets/js/pages/video.js", JS),
+    asset!("assets/js/pages/rankings.js", JS),
+    asset!("assets/js/pages/auth.js", JS),
+    asset!("assets/js/pages/myvideos.js", JS),
+];
+
+/// What the page may load: only this origin, plus media from anywhere (presigned S3
+/// or CDN URLs).
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   media-src 'self' https: http: blob:; connect-src 'self'; object-src 'none'; \
+                   base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+
+/// FNV-1a, enough to tell versions of an embedded file apart.
+fn etag_of(body: &[u8]) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in body {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("\"{hash:016x}\"")
+}
+
+fn etags() -> &'static [String] {
+    static ETAGS: OnceLock<Vec<String>> = OnceLock::new();
+    ETAGS.get_or_init(|| ASSETS.iter().map(|a| etag_of(a.body)).collect())
+}
+
+fn respond(index: usize, headers: &HeaderMap) -> Response {
+    let asset = &ASSETS[index];
+    let etag = &etags()[index];
+    let mut out = HeaderMap::new();
+    out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    out.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if let Ok(value) = HeaderValue::from_str(etag) {
+        out.insert(header::ETAG, value);
+    }
+    if asset.content_type.starts_with("text/html") {
+        out.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+        out.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    }
+    let fresh = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    if fresh {
+        return (StatusCode::NOT_MODIFIED, out).into_response();
+    }
+    out.insert(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
+    (out, asset.body).into_response()
+}
+
+fn index_of(path: &str) -> Option<usize> {
+    ASSETS.iter().position(|a| a.path == path)
+}
+
+async fn page(headers: HeaderMap) -> Response {
+    respond(index_of("index.html").unwrap_or(0), &headers)
+}
+
+async fn file(Path(path): Path<String>, headers: HeaderMap) -> Response {
+    if let Some(i) = index_of(&path).filter(|_| path != "index.html") {
+        return respond(i, &headers);
+    }
+    if path.starts_with("assets/") {
+        // A missing script or stylesheet must not be answered with the page.
+        return (
+            StatusCode::NOT_FOUND,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "Not found",
+        )
+            .into_response();
+    }
+    page(headers).await
+}
+
+/// Routes of the front end.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/app", get(page))
+        .route("/app/{*path}", get(file))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_asset_is_unique_and_non_empty() {
+        for (i, a) in ASSETS.iter().enumerate() {
+            assert!(!a.body.is_empty(), "{} is empty", a.path);
+            assert_eq!(index_of(a.path), Some(i), "{} listed twice", a.path);
+        }
+    }
+
+    #[test]
+    fn etags_differ_between_files() {
+        assert_ne!(etag_of(b"a"), etag_of(b"b"));
+    }
+}

@@ -1,0 +1,218 @@
+//! A player's own videos: list, detail, publish, delete.
+
+use axum::{Json, extract::State};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use skillreel_shared::{
+    cache::Namespace,
+    db::{self, videos::Video},
+    domain::VideoStatus,
+    storage::PlayableUrl,
+};
+use utoipa::ToSchema;
+
+use crate::{
+    error::{ApiError, ApiResult},
+    extract::{CurrentPlayer, VideoId},
+    state::AppState,
+};
+
+/// Turns a storage key into a URL a browser can play, or `None` when it cannot be made.
+pub async fn playable_url(state: &AppState, key: Option<&str>) -> Option<String> {
+    let key = key?;
+    match state.storage.playable_url(key).await {
+        Ok(PlayableUrl::Absolute(url)) => Some(url),
+        Ok(PlayableUrl::ServicePath(path)) => Some(match &state.config.http.public_base_url {
+            Some(base) => format!("{base}{path}"),
+            None => path,
+        }),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not build a playable URL");
+            None
+        }
+    }
+}
+
+/// One of the player's videos in a list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VideoSummary {
+    /// Id.
+    pub video_id: i64,
+    /// Title.
+    pub title: String,
+    /// `uploaded`, `processing`, `processed`, `public` or `failed`.
+    #[schema(value_type = String, example = "processed")]
+    pub status: VideoStatus,
+    /// Upload time.
+    pub uploaded_at: DateTime<Utc>,
+    /// Processing end.
+    pub processed_at: Option<DateTime<Utc>>,
+    /// Playable URL of the processed video.
+    pub processed_url: Option<String>,
+}
+
+/// A video in full.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VideoDetail {
+    /// Id.
+    pub video_id: i64,
+    /// Title.
+    pub title: String,
+    /// `uploaded`, `processing`, `processed`, `public` or `failed`.
+    #[schema(value_type = String, example = "processing")]
+    pub status: VideoStatus,
+    /// Upload time.
+    pub uploaded_at: DateTime<Utc>,
+    /// Processing end.
+    pub processed_at: Option<DateTime<Utc>>,
+    /// Playable URL of the original.
+    pub original_url: Option<String>,
+    /// Playable URL of the processed video.
+    pub processed_url: Option<String>,
+    /// Votes received.
+    pub votes: i64,
+    /// Why processing failed (status `failed`), or why the last attempt failed.
+    pub error: Option<String>,
+    /// Percent done while `processing`.
+    pub progress: Option<f32>,
+    /// Processing attempts so far.
+    pub attempts: i32,
+    /// Job id.
+    pub task_id: String,
+}
+
+async fn owned(state: &AppState, player: i64, id: i64) -> ApiResult<Video> {
+    let video = db::videos::find(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("Video not found".into()))?;
+    if video.owner_id != player {
+        return Err(ApiError::Forbidden("You are not authorized to access this video".into()));
+    }
+    Ok(video)
+}
+
+async fn detail(state: &AppState, v: Video) -> VideoDetail {
+    let (original_url, processed_url) = tokio::join!(
+        playable_url(state, Some(&v.original_key)),
+        playable_url(state, v.processed_key.as_deref()),
+    );
+    let status = v.status();
+    VideoDetail {
+        video_id: v.id,
+        title: v.title,
+        status,
+        uploaded_at: v.uploaded_at,
+        processed_at: v.processed_at,
+        original_url,
+        processed_url,
+        votes: i64::from(v.votes_count),
+        error: v.error,
+        progress: v.progress.filter(|_| status == VideoStatus::Processing),
+        attempts: v.attempts,
+        task_id: v.task_id.to_string(),
+    }
+}
+
+/// The caller's videos, newest first.
+#[utoipa::path(get, path = "/api/videos", tag = "videos", security(("bearer" = [])),
+    responses((status = 200, body = [VideoSummary]), (status = 401, body = crate::error::ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    CurrentPlayer(player): CurrentPlayer,
+) -> ApiResult<Json<Vec<VideoSummary>>> {
+    let videos = db::videos::list_by_owner(&state.db, player).await?;
+    let mut out = Vec::with_capacity(videos.len());
+    for v in videos {
+        let processed_url = playable_url(&state, v.processed_key.as_deref()).await;
+        out.push(VideoSummary {
+            video_id: v.id,
+            status: v.status(),
+            title: v.title,
+            uploaded_at: v.uploaded_at,
+            processed_at: v.processed_at,
+            processed_url,
+        });
+    }
+    Ok(Json(out))
+}
+
+/// One of the caller's videos.
+#[utoipa::path(get, path = "/api/videos/{id}", tag = "videos", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "video id")),
+    responses((status = 200, body = VideoDetail), (status = 401, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    CurrentPlayer(player): CurrentPlayer,
+    VideoId(id): VideoId,
+) -> ApiResult<Json<VideoDetail>> {
+    let video = owned(&state, player, id).await?;
+    Ok(Json(detail(&state, video).await))
+}
+
+/// Publishes a processed video: it becomes public and open to votes.
+#[utoipa::path(post, path = "/api/videos/{id}/publish", tag = "videos", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "video id")),
+    responses((status = 200, body = VideoDetail), (status = 403, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody),
+              (status = 409, description = "not in state processed", body = crate::error::ErrorBody)))]
+pub async fn publish(
+    State(state): State<AppState>,
+    CurrentPlayer(player): CurrentPlayer,
+    VideoId(id): VideoId,
+) -> ApiResult<Json<VideoDetail>> {
+    let video = owned(&state, player, id).await?;
+    let published = db::videos::publish(&state.db, id).await?.ok_or_else(|| {
+        ApiError::Conflict(
+            "not-processed",
+            format!(
+                "Only processed videos can be published; this video is {}",
+                video.status()
+            ),
+        )
+    })?;
+    state.cache.invalidate(Namespace::PublicVideos).await;
+    state.cache.invalidate(Namespace::Rankings).await;
+    Ok(Json(detail(&state, published).await))
+}
+
+/// Answer to a deletion.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Deleted {
+    /// Confirmation.
+    pub message: &'static str,
+    /// The deleted video.
+    pub video_id: i64,
+}
+
+/// Deletes one of the caller's videos that is not public, with its stored files.
+#[utoipa::path(delete, path = "/api/videos/{id}", tag = "videos", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "video id")),
+    responses((status = 200, body = Deleted),
+              (status = 400, description = "the video is public", body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    CurrentPlayer(player): CurrentPlayer,
+    VideoId(id): VideoId,
+) -> ApiResult<Json<Deleted>> {
+    let video = owned(&state, player, id).await?;
+    let public = || {
+        ApiError::BadRequest(
+            "video-public",
+            "Video is public and cannot be deleted: it holds the public's votes".into(),
+        )
+    };
+    if !video.status().can_delete() {
+        return Err(public());
+    }
+    let deleted = db::videos::delete_unpublished(&state.db, id).await?.ok_or_else(public)?;
+    // The row is gone first, so a worker still processing it loses its claim and
+    // discards its output; the files go next.
+    for key in std::iter::once(&deleted.original_key).chain(deleted.processed_key.as_ref()) {
+        if let Err(e) = state.storage.delete(key).await {
+            tracing::error!(error = %e, video.id = id, key, "could not delete a stored object");
+        }
+    }
+    Ok(Json(Deleted { message: "El video ha sido eliminado exitosamente.", video_id: id }))
+}

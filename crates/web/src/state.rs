@@ -1,0 +1,69 @@
+//! Shared state of the web service.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use skillreel_shared::{
+    auth::{PasswordHasher, Tokens},
+    cache::PublicCache,
+    config::{Config, StorageBackend},
+    db,
+    queue::{self, JobQueue},
+    storage::{self, Storage, local::LocalStore},
+};
+use sqlx::PgPool;
+
+/// Everything a handler needs. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// PostgreSQL pool.
+    pub db: PgPool,
+    /// Redis connection (reconnects by itself).
+    pub redis: redis::aio::ConnectionManager,
+    /// Object storage.
+    pub storage: Storage,
+    /// The local store when it is the backend, to serve `/media/...` with Range support.
+    pub local_media: Option<Arc<LocalStore>>,
+    /// Job queue.
+    pub queue: JobQueue,
+    /// Cache of public reads.
+    pub cache: PublicCache,
+    /// Token signer.
+    pub tokens: Tokens,
+    /// Password hasher.
+    pub hasher: PasswordHasher,
+    /// Configuration.
+    pub config: Arc<Config>,
+}
+
+impl AppState {
+    /// Connects to every dependency named in `config`.
+    pub async fn connect(config: Config) -> anyhow::Result<Self> {
+        let db = db::connect(&config.database).await.context("connecting to PostgreSQL")?;
+        Self::with_pool(config, db).await
+    }
+
+    /// Like [`AppState::connect`] with an existing pool (tests hand in a per-test database).
+    pub async fn with_pool(config: Config, db: PgPool) -> anyhow::Result<Self> {
+        let redis = queue::connect(&config.redis).await.context("connecting to Redis")?;
+        let storage = storage::from_config(&config.storage).await.context("opening object storage")?;
+        let local_media = match config.storage.backend {
+            StorageBackend::Local => Some(Arc::new(
+                LocalStore::new(&config.storage).context("opening local storage")?,
+            )),
+            StorageBackend::S3 => None,
+        };
+        let hasher = PasswordHasher::new(&config.auth).context("initialising bcrypt")?;
+        Ok(Self {
+            queue: JobQueue::new(redis.clone(), &config.redis),
+            cache: PublicCache::new(redis.clone(), &config.redis.prefix, config.cache.clone()),
+            tokens: Tokens::new(&config.auth.jwt_secret, config.auth.token_ttl),
+            hasher,
+            db,
+            redis,
+            storage,
+            local_media,
+            config: Arc::new(config),
+        })
+    }
+}

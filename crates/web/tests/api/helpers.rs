@@ -1,0 +1,198 @@
+//! `TestApp`: the real web service on port 0 over a per-test PostgreSQL database
+//! (from `#[sqlx::test]`), the real Redis under a per-test key prefix, and a
+//! temporary local storage directory.
+
+use std::{path::PathBuf, time::Duration};
+
+use reqwest::{Client, Response, StatusCode, multipart};
+use serde_json::{Value, json};
+use skillreel_shared::config::{Config, EnvSource, Source, StorageBackend};
+use skillreel_web::AppState;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// Base configuration for tests: every setting from the environment, then
+/// per-test isolation.
+pub fn test_config(storage_dir: &std::path::Path) -> Config {
+    let mut config = Config::from_source(&EnvSource).expect("test configuration");
+    config.redis.prefix = format!("skillreel-test-{}", Uuid::new_v4().simple());
+    config.auth.bcrypt_cost = 4;
+    config.storage.backend = StorageBackend::Local;
+    config.storage.local_dir = storage_dir.join("store");
+    config.media.temp_dir = storage_dir.join("tmp");
+    std::fs::create_dir_all(&config.media.temp_dir).unwrap();
+    config.media.assets_dir = storage_dir.join("assets");
+    config
+}
+
+/// Directory where generated test clips are cached between runs.
+pub fn clip_cache() -> PathBuf {
+    let dir = EnvSource
+        .get("SKILLREEL_TEST_CACHE")
+        .map_or_else(|| std::env::temp_dir().join("skillreel-test-media"), PathBuf::from);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A running web service.
+pub struct TestApp {
+    pub base: String,
+    pub client: Client,
+    pub state: AppState,
+    pub _dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    /// Starts the service with the default test configuration.
+    pub async fn spawn(db: PgPool) -> Self {
+        Self::spawn_with(db, |_| {}).await
+    }
+
+    /// Starts the service after `adjust` has changed the configuration.
+    pub async fn spawn_with(db: PgPool, adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(dir.path());
+        adjust(&mut config);
+        let state = AppState::with_pool(config, db).await.expect("state");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let served = state.clone();
+        tokio::spawn(async move {
+            skillreel_web::serve(listener, served, std::future::pending()).await.unwrap();
+        });
+        Self { base, client: Client::new(), state, _dir: dir }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        let mut req = self.client.get(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value, token: Option<&str>) -> Response {
+        let mut req = self.client.post(self.url(path)).json(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn post(&self, path: &str, token: &str) -> Response {
+        self.client.post(self.url(path)).bearer_auth(token).send().await.unwrap()
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Response {
+        self.client.delete(self.url(path)).bearer_auth(token).send().await.unwrap()
+    }
+
+    /// Signs a player up; returns its id.
+    pub async fn signup(&self, first: &str, last: &str, email: &str, city: &str) -> i64 {
+        let r = self
+            .post_json(
+                "/api/auth/signup",
+                &json!({"first_name": first, "last_name": last, "email": email, "city": city,
+                        "country": "Colombia", "password1": "s3cret-pass", "password2": "s3cret-pass"}),
+                None,
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().await.unwrap());
+        r.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
+    }
+
+    /// Logs in; returns the token.
+    pub async fn login(&self, email: &str) -> String {
+        let r = self
+            .post_json("/api/auth/login", &json!({"email": email, "password": "s3cret-pass"}), None)
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Signs up and logs in a player; returns (id, token).
+    pub async fn player(&self, first: &str, city: &str) -> (i64, String) {
+        let email = format!("{}-{}@example.com", first.to_lowercase(), Uuid::new_v4().simple());
+        let id = self.signup(first, "Tester", &email, city).await;
+        (id, self.login(&email).await)
+    }
+
+    /// Uploads `bytes` as `video_file` with `title`.
+    pub async fn upload_bytes(&self, token: &str, bytes: Vec<u8>, title: Option<&str>) -> Response {
+        let mut form = multipart::Form::new()
+            .part("video_file", multipart::Part::bytes(bytes).file_name("clip.mp4").mime_str("video/mp4").unwrap());
+        if let Some(t) = title {
+            form = form.text("title", t.to_owned());
+        }
+        self.client
+            .post(self.url("/api/videos/upload"))
+            .bearer_auth(token)
+            .multipart(form)
+            .timeout(Duration::from_secs(120))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Rows in `videos`.
+    pub async fn video_rows(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM videos").fetch_one(&self.state.db).await.unwrap()
+    }
+
+    /// Objects in storage under `prefix`.
+    pub async fn objects(&self, prefix: &str) -> usize {
+        self.state.storage.list(prefix).await.unwrap().len()
+    }
+
+    /// Jobs waiting in the queue.
+    pub async fn queued(&self) -> u64 {
+        self.state.queue.depth().await.unwrap()
+    }
+}
+
+/// Reads a JSON body.
+pub async fn body(r: Response) -> Value {
+    r.json().await.unwrap()
+}
+
+/// Inserts a public video for `owner` directly (no processing), returns its id.
+pub async fn seed_public_video(db: &PgPool, owner: i64, title: &str) -> i64 {
+    sqlx::query_scalar(
+        "INSERT INTO videos (owner_id, title, status, task_id, original_key, processed_key, size_bytes,
+                             source_duration_secs, source_width, source_height, processed_at, published_at)
+         VALUES ($1, $2, 'public', $3, $4, $5, 1, 30, 1920, 1080, now(), now()) RETURNING id",
+    )
+    .bind(owner)
+    .bind(title)
+    .bind(Uuid::new_v4())
+    .bind(format!("uploaded/{}.mp4", Uuid::new_v4()))
+    .bind(format!("processed/{}.mp4", Uuid::new_v4()))
+    .fetch_one(db)
+    .await
+    .unwrap()
+}
+
+/// Inserts a video in `status` for `owner` directly, returns its id.
+pub async fn seed_video(db: &PgPool, owner: i64, status: &str) -> i64 {
+    let processed = matches!(status, "processed" | "public");
+    sqlx::query_scalar(
+        "INSERT INTO videos (owner_id, title, status, task_id, original_key, processed_key, size_bytes,
+                             source_duration_secs, source_width, source_height, processed_at, published_at, error)
+         VALUES ($1, 'seeded', $2, $3, $4, $5, 1, 30, 1920, 1080,
+                 CASE WHEN $6 THEN now() END, CASE WHEN $2 = 'public' THEN now() END,
+                 CASE WHEN $2 = 'failed' THEN 'boom' END) RETURNING id",
+    )
+    .bind(owner)
+    .bind(status)
+    .bind(Uuid::new_v4())
+    .bind(format!("uploaded/{}.mp4", Uuid::new_v4()))
+    .bind(processed.then(|| format!("processed/{}.mp4", Uuid::new_v4())))
+    .bind(processed)
+    .fetch_one(db)
+    .await
+    .unwrap()
+}

@@ -1,0 +1,7 @@
+//! Integration tests of the HTTP API against real PostgreSQL and Redis.
+
+mod auth;
+mod helpers;
+mod public;
+mod upload;
+mod videos;

@@ -1,0 +1,3 @@
+//! Jobs run by the worker.
+
+pub mod process_video;

@@ -1,0 +1,170 @@
+//! The skillreel worker: pulls `ProcessVideo` jobs from Redis (apalis), runs the
+//! FFmpeg pipeline, and keeps Postgres — the source of truth — up to date.
+//!
+//! Besides the apalis worker, each process runs a reconciler that re-enqueues videos
+//! left `uploaded` or `processing` (without a heartbeat) for too long, so jobs lost
+//! from Redis or held by a dead worker are found again.
+
+pub mod jobs;
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use anyhow::Context;
+use apalis::prelude::{BoxDynError, Data, ParallelizeExt, WorkerBuilder, WorkerBuilderExt};
+use skillreel_shared::{
+    config::Config,
+    db,
+    media::{self, assets::Assets},
+    queue::{self, JobQueue, ProcessVideo},
+    storage::{self, Storage},
+};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::jobs::process_video::{self, Outcome};
+
+/// Everything a job needs.
+pub struct JobContext {
+    /// Postgres.
+    pub db: PgPool,
+    /// Object storage.
+    pub storage: Storage,
+    /// The queue (retries, hand-backs).
+    pub queue: JobQueue,
+    /// Configuration.
+    pub config: Arc<Config>,
+    /// Logo and bumpers.
+    pub assets: Assets,
+    /// Unique name of this worker process.
+    pub worker_name: String,
+    /// Cancelled when the shutdown grace period is over: in-flight jobs hand back.
+    pub hard_stop: CancellationToken,
+    /// Jobs running now.
+    pub in_flight: AtomicUsize,
+}
+
+impl JobContext {
+    /// Connects to every dependency and prepares the media assets.
+    pub async fn connect(config: Config, db: PgPool) -> anyhow::Result<Arc<Self>> {
+        let redis = queue::connect(&config.redis).await.context("connecting to Redis")?;
+        let storage = storage::from_config(&config.storage).await.context("opening object storage")?;
+        let assets = media::assets::ensure(&config.media).await.context("preparing logo and bumpers")?;
+        tokio::fs::create_dir_all(&config.media.temp_dir).await.context("creating TEMP_DIR")?;
+        Ok(Arc::new(Self {
+            db,
+            storage,
+            queue: JobQueue::new(redis, &config.redis),
+            worker_name: config.worker.name.clone(),
+            config: Arc::new(config),
+            assets,
+            hard_stop: CancellationToken::new(),
+            in_flight: AtomicUsize::new(0),
+        }))
+    }
+}
+
+/// apalis handler: runs the job; only infrastructure failures go back to apalis.
+async fn handle(job: ProcessVideo, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {
+    let ctx: Arc<JobContext> = (*ctx).clone();
+    ctx.in_flight.fetch_add(1, Ordering::SeqCst);
+    let result = process_video::run(&ctx, &job).await;
+    ctx.in_flight.fetch_sub(1, Ordering::SeqCst);
+    match result {
+        Ok(outcome) => {
+            if matches!(outcome, Outcome::Failed) {
+                warn!(video.id = job.video_id, "video marked failed");
+            }
+            Ok(())
+        }
+        Err(e) => {
+            error!(video.id = job.video_id, error = %e, "job error");
+            Err(Box::new(e))
+        }
+    }
+}
+
+/// One recovery sweep: re-enqueues lost videos; returns how many.
+pub async fn reconcile_once(ctx: &JobContext) -> anyhow::Result<usize> {
+    let stale = db::videos::take_stale(&ctx.db, ctx.config.worker.stale_after, 100).await?;
+    for (video_id, task_id) in &stale {
+        ctx.queue
+            .enqueue(ProcessVideo { video_id: *video_id, task_id: *task_id })
+            .await
+            .context("re-enqueueing a stale video")?;
+    }
+    if !stale.is_empty() {
+        info!(count = stale.len(), "reconciler re-enqueued stale videos");
+    }
+    Ok(stale.len())
+}
+
+async fn reconciler(ctx: Arc<JobContext>, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(ctx.config.worker.reconcile_interval);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        if let Err(e) = reconcile_once(&ctx).await {
+            warn!(error = %e, "reconciler sweep failed");
+        }
+    }
+}
+
+/// Runs the worker until `shutdown` is cancelled, then stops taking jobs, lets
+/// in-flight ones finish for the grace period, hands back the rest, and returns.
+pub async fn run(ctx: Arc<JobContext>, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let config = ctx.config.clone();
+    info!(worker = %ctx.worker_name, concurrency = config.worker.concurrency, "worker starting");
+    let sweeper = tokio::spawn(reconciler(ctx.clone(), shutdown.clone()));
+    let worker = WorkerBuilder::new(ctx.worker_name.as_str())
+        .backend(ctx.queue.storage())
+        .data(ctx.clone())
+        .concurrency(config.worker.concurrency)
+        .parallelize(tokio::spawn)
+        .build(handle);
+    let signal = shutdown.clone();
+    let run = worker.run_until(async move {
+        signal.cancelled().await;
+        Ok::<(), std::io::Error>(())
+    });
+    if let Err(e) = run.await {
+        // The loop ends with an error only if Redis keeps failing; the reconciler and
+        // a restart by systemd recover from that.
+        error!(error = %e, "worker loop ended with an error");
+    }
+    info!("worker stopped taking jobs; draining");
+    let grace = tokio::time::sleep(config.worker.shutdown_grace);
+    tokio::pin!(grace);
+    loop {
+        if ctx.in_flight.load(Ordering::SeqCst) == 0 {
+            break;
+        }
+        tokio::select! {
+            () = &mut grace => {
+                ctx.hard_stop.cancel();
+                wait_idle(&ctx, Duration::from_secs(10)).await;
+                break;
+            }
+            () = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+    }
+    shutdown.cancel();
+    let _ = sweeper.await;
+    info!("worker exited");
+    Ok(())
+}
+
+async fn wait_idle(ctx: &JobContext, max: Duration) {
+    let deadline = tokio::time::Instant::now() + max;
+    while ctx.in_flight.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

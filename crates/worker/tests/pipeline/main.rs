@@ -1,0 +1,6 @@
+//! End-to-end tests of the processing pipeline: the real web service and worker,
+//! real PostgreSQL, Redis and ffmpeg, local storage and S3 (moto).
+
+mod e2e;
+mod helpers;
+mod recovery;

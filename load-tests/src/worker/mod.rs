@@ -1,0 +1,391 @@
+//! Worker scenario: inject K processing jobs straight into the queue, bypassing the
+//! web layer, then watch running workers drain it.
+//!
+//! The harness does not start workers; run them yourself with the
+//! `WORKER_CONCURRENCY` under test (and the same environment as this command:
+//! `DATABASE_URL`, `REDIS_URL`, `REDIS_PREFIX`, storage settings). Each second it
+//! records the queue depth and how many jobs wait, run, are done or failed; at the
+//! end it reports videos per minute and service times.
+
+mod inject;
+mod observe;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
+use clap::Args;
+use serde::{Deserialize, Serialize};
+use skillreel_shared::config::{self, Config};
+use skillreel_shared::media::testclip;
+
+use crate::charts;
+use crate::cli::DEFAULT_RESULTS_DIR;
+use crate::report::{self, Summary};
+use crate::target::parse_duration;
+use inject::{Backends, Clip};
+pub use observe::{JobState, StateCounts, Throughput, Tracker};
+
+/// How often job rows are polled; also the precision of service-time starts.
+const POLL: Duration = Duration::from_millis(250);
+
+/// Flags of `worker`.
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    /// Jobs to inject.
+    #[arg(long, default_value_t = 10)]
+    pub jobs: u32,
+    /// Size of the generated 1080p, 30 s clip (e.g. 50MB, 100MB).
+    #[arg(long, value_parser = parse_size, default_value = "50MB")]
+    pub clip_size: u64,
+    /// Use this MP4 instead of generating one.
+    #[arg(long, conflicts_with = "clip_size")]
+    pub clip: Option<PathBuf>,
+    /// Stop watching after this long, finished or not.
+    #[arg(long, value_parser = parse_duration, default_value = "30m")]
+    pub timeout: Duration,
+    /// WORKER_CONCURRENCY the workers run with (recorded in the summary only).
+    #[arg(long)]
+    pub worker_concurrency: Option<u32>,
+    /// Number of worker processes running (recorded in the summary only).
+    #[arg(long)]
+    pub workers: Option<u32>,
+    /// Keep the injected rows and files instead of deleting them at the end.
+    #[arg(long)]
+    pub keep: bool,
+    /// Allow PostgreSQL, Redis or S3 that are not on this machine.
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Root folder of the results (generated clips are cached in its `tmp/clips`).
+    #[arg(long, default_value = DEFAULT_RESULTS_DIR)]
+    pub results_dir: PathBuf,
+    /// Suffix for the results folder name (e.g. c2-50mb).
+    #[arg(long)]
+    pub label: Option<String>,
+}
+
+/// Parses `50MB`, `100MiB`, `2GB` or a bare byte count (MB = 10^6, MiB = 2^20).
+pub fn parse_size(raw: &str) -> Result<u64, String> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (number, unit) = raw.split_at(split);
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a size (try 50MB)"))?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} (B, KB, MB, GB, KiB, MiB, GiB)"
+            ));
+        }
+    };
+    value
+        .checked_mul(factor)
+        .ok_or_else(|| format!("{raw:?} is too large"))
+}
+
+/// One line of a worker run's `timeseries.csv`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueRow {
+    /// Seconds since the first enqueue.
+    pub second: u64,
+    /// Jobs in the Redis queue (ready + scheduled for retry).
+    pub queue_depth: u64,
+    /// Injected videos still `uploaded`.
+    pub waiting: u64,
+    /// Injected videos `processing`.
+    pub processing: u64,
+    /// Injected videos processed so far.
+    pub processed: u64,
+    /// Injected videos failed so far.
+    pub failed: u64,
+}
+
+/// `summary.json` of a worker run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkerSummary {
+    /// Free-form tag from `--label`.
+    pub label: Option<String>,
+    /// Wall-clock time of the first enqueue.
+    pub started_at: DateTime<Utc>,
+    /// Jobs injected.
+    pub jobs: u32,
+    /// The clip every job processes.
+    pub clip: String,
+    /// Its size.
+    pub clip_bytes: u64,
+    /// Its duration.
+    pub clip_duration_s: f64,
+    /// As given by `--worker-concurrency`.
+    pub worker_concurrency: Option<u32>,
+    /// As given by `--workers`.
+    pub workers: Option<u32>,
+    /// Seconds spent storing originals and inserting rows before the first enqueue.
+    pub staging_s: f64,
+    /// First enqueue until the end of watching.
+    pub elapsed_s: f64,
+    /// Whether `--timeout` ended the run before every job finished.
+    pub timed_out: bool,
+    /// Final counts.
+    pub failed: u64,
+    /// Jobs neither processed nor failed at the end.
+    pub unfinished: u64,
+    /// Largest queue depth seen.
+    pub max_queue_depth: u64,
+    /// Throughput and service times.
+    pub throughput: Throughput,
+    /// Whether rows and files were kept.
+    pub kept: bool,
+}
+
+/// `worker`: injects the jobs, watches them, writes the results folder.
+pub async fn run_worker(args: &WorkerArgs) -> Result<PathBuf> {
+    if args.jobs == 0 {
+        bail!("--jobs must be at least 1");
+    }
+    config::load_dotenv();
+    let config = Config::from_env().context("reading the configuration")?;
+    inject::check_local(&config, args.allow_remote)?;
+    let clip = prepare_clip(&config, args).await?;
+    let backends = Backends::connect(&config).await?;
+    let name = match &args.label {
+        Some(label) => format!("worker-{label}"),
+        None => "worker".to_string(),
+    };
+    let dir = report::create_run_dir(&args.results_dir, &name, Utc::now())?;
+
+    let run_id = Utc::now().format("%Y%m%d%H%M%S%3f").to_string();
+    let owner = backends.create_owner(&run_id).await?;
+    println!(
+        "staging {} copies of {} ({} bytes)…",
+        args.jobs,
+        clip.path.display(),
+        clip.bytes
+    );
+    let staging = Instant::now();
+    let mut jobs = Vec::with_capacity(args.jobs as usize);
+    for n in 1..=args.jobs {
+        jobs.push(backends.stage(owner, &clip, n).await?);
+    }
+    let staging_s = staging.elapsed().as_secs_f64();
+
+    // Enqueue in one burst so every job is in the queue before measuring.
+    let started_at = Utc::now();
+    let start = Instant::now();
+    let mut tracker = Tracker::default();
+    for job in &jobs {
+        backends
+            .queue
+            .enqueue(job.clone())
+            .await
+            .context("enqueueing a job")?;
+        tracker.enqueued(job.video_id, start.elapsed().as_secs_f64());
+    }
+    println!(
+        "{} jobs enqueued; watching (timeout {:?})",
+        jobs.len(),
+        args.timeout
+    );
+
+    let rows = watch(
+        &backends,
+        owner,
+        &mut tracker,
+        start,
+        started_at,
+        args.timeout,
+    )
+    .await;
+    let elapsed_s = start.elapsed().as_secs_f64();
+    let kept = args.keep;
+    if !kept {
+        let removed = backends.clean_up(owner).await?;
+        println!("cleaned up {removed} injected videos and their files");
+    }
+    let rows = rows?;
+
+    let counts = tracker.counts();
+    let summary = WorkerSummary {
+        label: args.label.clone(),
+        started_at,
+        jobs: args.jobs,
+        clip: clip.path.display().to_string(),
+        clip_bytes: clip.bytes,
+        clip_duration_s: clip.duration_secs,
+        worker_concurrency: args.worker_concurrency,
+        workers: args.workers,
+        staging_s,
+        elapsed_s,
+        timed_out: !tracker.all_done(),
+        failed: counts.failed,
+        unfinished: counts.waiting + counts.processing,
+        max_queue_depth: rows.iter().map(|r| r.queue_depth).max().unwrap_or(0),
+        throughput: tracker.throughput(),
+        kept,
+    };
+    report::write_csv(&dir.join(report::TIMESERIES_FILE), &rows)?;
+    report::write_summary(&dir, &Summary::Worker(Box::new(summary.clone())))?;
+    charts::worker_charts(&dir, &rows, charts::load_font())?;
+    print_summary(&summary);
+    println!("results: {}", dir.display());
+    Ok(dir)
+}
+
+async fn prepare_clip(config: &Config, args: &WorkerArgs) -> Result<Clip> {
+    let path = match &args.clip {
+        Some(path) => path.clone(),
+        None => {
+            let cache = args.results_dir.join("tmp").join("clips");
+            std::fs::create_dir_all(&cache)
+                .with_context(|| format!("creating {}", cache.display()))?;
+            println!(
+                "generating a {} byte 1080p clip in {}…",
+                args.clip_size,
+                cache.display()
+            );
+            testclip::generate_sized(&config.media.ffmpeg_path, args.clip_size, &cache)
+                .await
+                .context("generating the test clip")?
+        }
+    };
+    Clip::probe(config, &path).await
+}
+
+/// Polls job states every [`POLL`] and the queue depth every second until every job
+/// finished or `timeout` passed; returns one row per second.
+async fn watch(
+    backends: &Backends,
+    owner: i64,
+    tracker: &mut Tracker,
+    start: Instant,
+    started_at: DateTime<Utc>,
+    timeout: Duration,
+) -> Result<Vec<QueueRow>> {
+    let mut rows = Vec::new();
+    let mut tick = tokio::time::interval(POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        let now_s = start.elapsed().as_secs_f64();
+        let states = backends.states(owner).await?;
+        for (id, state, processed_at) in &states {
+            let finished_s = processed_at.map(|t| (t - started_at).as_seconds_f64());
+            tracker.observe(*id, *state, now_s, finished_s);
+        }
+        // A row that vanished was deleted under us; count it as gone, not pending.
+        let missing: Vec<i64> = tracker
+            .pending_ids()
+            .filter(|id| !states.iter().any(|(present, ..)| present == id))
+            .collect();
+        for id in missing {
+            tracker.observe(id, JobState::Gone, now_s, None);
+        }
+
+        let done = tracker.all_done() || start.elapsed() >= timeout;
+        let second = now_s as u64;
+        if done || rows.last().is_none_or(|r: &QueueRow| r.second < second) {
+            let depth = backends
+                .queue
+                .depth()
+                .await
+                .context("reading the queue depth")?;
+            let c = tracker.counts();
+            let row = QueueRow {
+                second,
+                queue_depth: depth,
+                waiting: c.waiting,
+                processing: c.processing,
+                processed: c.processed,
+                failed: c.failed,
+            };
+            if rows.last().is_some_and(|r: &QueueRow| r.second == second) {
+                rows.pop();
+            }
+            rows.push(row);
+            if second % 10 == 0 || done {
+                println!(
+                    "{second:>5} s  queue {depth:>4}  waiting {:>4}  processing {:>3}  processed {:>4}  failed {:>3}",
+                    c.waiting, c.processing, c.processed, c.failed
+                );
+            }
+        }
+        if done {
+            return Ok(rows);
+        }
+    }
+}
+
+fn print_summary(s: &WorkerSummary) {
+    let t = &s.throughput;
+    let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
+    println!(
+        "\n{} jobs: {} processed, {} failed, {} unfinished{}",
+        s.jobs,
+        t.processed,
+        s.failed,
+        s.unfinished,
+        if s.timed_out { " (timed out)" } else { "" }
+    );
+    println!(
+        "videos/min {}  mean service {} s (p50 {}, p95 {}, max {})  mean turnaround {} s  parallelism {}  max queue {}",
+        f(t.videos_per_min),
+        f(t.mean_service_s),
+        f(t.p50_service_s),
+        f(t.p95_service_s),
+        f(t.max_service_s),
+        f(t.mean_turnaround_s),
+        f(t.effective_parallelism),
+        s.max_queue_depth
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_in_decimal_and_binary_units() {
+        assert_eq!(parse_size("50MB"), Ok(50_000_000));
+        assert_eq!(parse_size("100mb"), Ok(100_000_000));
+        assert_eq!(parse_size("100MiB"), Ok(104_857_600));
+        assert_eq!(parse_size("2 GB"), Ok(2_000_000_000));
+        assert_eq!(parse_size("1234"), Ok(1234));
+        assert!(parse_size("50 furlongs").is_err());
+        assert!(parse_size("MB").is_err());
+        assert!(parse_size("99999999999999GB").is_err());
+    }
+
+    #[test]
+    fn queue_rows_round_trip_through_csv() {
+        let rows = vec![
+            QueueRow {
+                second: 0,
+                queue_depth: 4,
+                waiting: 4,
+                processing: 0,
+                processed: 0,
+                failed: 0,
+            },
+            QueueRow {
+                second: 1,
+                queue_depth: 2,
+                waiting: 2,
+                processing: 2,
+                processed: 0,
+                failed: 0,
+            },
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(report::TIMESERIES_FILE);
+        report::write_csv(&path, &rows).unwrap();
+        assert_eq!(report::read_csv::<QueueRow>(&path).unwrap(), rows);
+    }
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs the whole test suite against real PostgreSQL, Redis, ffmpeg and an S3
+# emulator, installing and starting whatever is missing. `.ci/run` runs this.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$REPO_ROOT"
+
+ensure_cargo
+ensure_ffmpeg
+ensure_postgres
+ensure_redis
+bash scripts/moto.sh >/dev/null
+command -v shellcheck >/dev/null || apt_install shellcheck
+
+# sqlx::test creates one database per test from this URL.
+export DATABASE_URL="postgres://postgres:postgres@127.0.0.1:5432/postgres"
+export REDIS_URL="redis://127.0.0.1:6379"
+export AWS_ENDPOINT_URL="http://127.0.0.1:${MOTO_PORT:-5055}"
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
+export SKILLREEL_TEST_CACHE="${SKILLREEL_TEST_CACHE:-$HOME/.cache/skillreel-test-media}"
+mkdir -p "$SKILLREEL_TEST_CACHE"
+
+log "cargo test (workspace)"
+cargo test --workspace --locked -- --test-threads="${TEST_THREADS:-4}"
+
+log "user_data sandbox tests"
+bash user_data/test/run.sh
