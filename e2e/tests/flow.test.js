@@ -99,9 +99,9 @@ async function uploadThroughPage(page, title, { throttle = false } = {}) {
     await eventually(async () => {
       const v = Number(await bar.getAttribute('value'));
       if (v > 0) seen.push(v);
-      return v > 0 && v < 100;
-    }, { timeout: 20_000, interval: 100, message: 'upload progress between 0 and 100%' });
-    await shot(page, 'upload-progress');
+      return v >= 25 && v < 100;
+    }, { timeout: 30_000, interval: 100, message: 'upload progress between 25 and 100%' });
+    await shot(page, 'upload-progress', { doc: 'upload-progress' });
   }
   const res = await response;
   if (cdp) {
@@ -124,9 +124,9 @@ async function waitProcessed(page, id) {
     const status = await item.getAttribute('data-status');
     const badge = (await item.locator('.badge').textContent()) || '';
     statuses.add(`${status}${/\d+%/.test(badge) ? ' with %' : ''}`);
-    if (status === 'processing' && !shotProcessing && /\d+%/.test(badge)) {
+    if (status === 'processing' && !shotProcessing && /[1-9]\d*%/.test(badge)) {
       shotProcessing = true;
-      await shot(page, 'processing');
+      await shot(page, 'processing', { doc: 'processing' });
     }
     if (status === 'failed') throw new Error(`processing failed: ${await item.textContent()}`);
     return status === 'processed';
@@ -247,7 +247,7 @@ describe('skillreel in a browser', { concurrency: 1 }, () => {
     await luis1.locator('#vote-count').filter({ hasText: '1 vote' }).waitFor();
     assert.equal(await luis1.locator('#vote-button').isDisabled(), true);
     // The video plays and seeks from the public page.
-    const state = await luis1.locator('video.player').evaluate(async (v) => {
+    const state = await luis1.locator('video.video-player').evaluate(async (v) => {
       if (v.readyState < 1) await new Promise((r) => { v.onloadedmetadata = r; });
       v.currentTime = 12;
       await new Promise((r) => { v.onseeked = r; });
@@ -384,7 +384,7 @@ describe('skillreel in a browser', { concurrency: 1 }, () => {
     const op = page.locator('[data-operation="GET /api/public/rankings"]');
     await op.waitFor();
     assert.ok(await page.locator('[data-operation]').count() >= 12);
-    await op.locator('summary').click();
+    await op.locator(':scope > summary').click();
     await op.getByLabel('city').fill(ana.city);
     await op.getByRole('button', { name: 'Send' }).click();
     await op.locator('.response-status').filter({ hasText: '200' }).waitFor();

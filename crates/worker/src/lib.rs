@@ -7,16 +7,10 @@
 
 pub mod jobs;
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
-    time::Duration,
-};
+use std::sync::Arc;
 
 use anyhow::Context;
-use apalis::prelude::{BoxDynError, Data, ParallelizeExt, WorkerBuilder, WorkerBuilderExt};
+use apalis::prelude::{BoxDynError, Data, WorkerBuilder, WorkerBuilderExt};
 use skillreel_shared::{
     config::Config,
     db,
@@ -46,8 +40,6 @@ pub struct JobContext {
     pub worker_name: String,
     /// Cancelled when the shutdown grace period is over: in-flight jobs hand back.
     pub hard_stop: CancellationToken,
-    /// Jobs running now.
-    pub in_flight: AtomicUsize,
 }
 
 impl JobContext {
@@ -65,7 +57,6 @@ impl JobContext {
             config: Arc::new(config),
             assets,
             hard_stop: CancellationToken::new(),
-            in_flight: AtomicUsize::new(0),
         }))
     }
 }
@@ -73,10 +64,7 @@ impl JobContext {
 /// apalis handler: runs the job; only infrastructure failures go back to apalis.
 async fn handle(job: ProcessVideo, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {
     let ctx: Arc<JobContext> = (*ctx).clone();
-    ctx.in_flight.fetch_add(1, Ordering::SeqCst);
-    let result = process_video::run(&ctx, &job).await;
-    ctx.in_flight.fetch_sub(1, Ordering::SeqCst);
-    match result {
+    match process_video::run(&ctx, &job).await {
         Ok(outcome) => {
             if matches!(outcome, Outcome::Failed) {
                 warn!(video.id = job.video_id, "video marked failed");
@@ -124,47 +112,38 @@ pub async fn run(ctx: Arc<JobContext>, shutdown: CancellationToken) -> anyhow::R
     let config = ctx.config.clone();
     info!(worker = %ctx.worker_name, concurrency = config.worker.concurrency, "worker starting");
     let sweeper = tokio::spawn(reconciler(ctx.clone(), shutdown.clone()));
+    // Jobs run concurrently inside the worker's own stream (their CPU work is in
+    // ffmpeg and on the blocking pool), which also makes apalis drain them on stop.
     let worker = WorkerBuilder::new(ctx.worker_name.as_str())
         .backend(ctx.queue.storage())
         .data(ctx.clone())
         .concurrency(config.worker.concurrency)
-        .parallelize(tokio::spawn)
         .build(handle);
     let signal = shutdown.clone();
     let run = worker.run_until(async move {
         signal.cancelled().await;
         Ok::<(), std::io::Error>(())
     });
-    if let Err(e) = run.await {
-        // The loop ends with an error only if Redis keeps failing; the reconciler and
-        // a restart by systemd recover from that.
-        error!(error = %e, "worker loop ended with an error");
-    }
-    info!("worker stopped taking jobs; draining");
-    let grace = tokio::time::sleep(config.worker.shutdown_grace);
-    tokio::pin!(grace);
-    loop {
-        if ctx.in_flight.load(Ordering::SeqCst) == 0 {
-            break;
-        }
-        tokio::select! {
-            () = &mut grace => {
-                ctx.hard_stop.cancel();
-                wait_idle(&ctx, Duration::from_secs(10)).await;
-                break;
+    let grace = async {
+        shutdown.cancelled().await;
+        info!(grace_secs = config.worker.shutdown_grace.as_secs(), "stopping: draining in-flight jobs");
+        tokio::time::sleep(config.worker.shutdown_grace).await;
+        warn!("grace period over: handing back in-flight jobs");
+        ctx.hard_stop.cancel();
+        std::future::pending::<()>().await;
+    };
+    tokio::select! {
+        result = run => {
+            if let Err(e) = result {
+                // Only a persistently failing Redis ends the loop early; the reconciler
+                // and a restart by the supervisor recover from that.
+                error!(error = %e, "worker loop ended with an error");
             }
-            () = tokio::time::sleep(Duration::from_millis(100)) => {}
         }
+        () = grace => {}
     }
     shutdown.cancel();
     let _ = sweeper.await;
     info!("worker exited");
     Ok(())
-}
-
-async fn wait_idle(ctx: &JobContext, max: Duration) {
-    let deadline = tokio::time::Instant::now() + max;
-    while ctx.in_flight.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }

@@ -310,7 +310,7 @@ async fn watch(
                 rows.pop();
             }
             rows.push(row);
-            if second % 10 == 0 || done {
+            if second.is_multiple_of(10) || done {
                 println!(
                     "{second:>5} s  queue {depth:>4}  waiting {:>4}  processing {:>3}  processed {:>4}  failed {:>3}",
                     c.waiting, c.processing, c.processed, c.failed

@@ -52,7 +52,8 @@ impl MediaError {
     /// Whether running the same work again later may succeed.
     ///
     /// Retryable: spawn failures, timeouts, I/O errors, and failed runs that were killed by
-    /// a signal (OOM killer, shutdown) or report resource exhaustion ([`TRANSIENT_MARKERS`]).
+    /// a signal (OOM killer, shutdown) or report resource exhaustion (disk full, out of
+    /// memory, device I/O errors).
     /// Not retryable: a run that failed on its own because of the input (corrupt or truncated
     /// file, unsupported codec), unreadable probe output and invalid input — the same bytes
     /// give the same failure every time, so retrying only wastes worker time.

@@ -1,7 +1,7 @@
 //! ffprobe: what a media file contains, parsed into types.
 //!
 //! [`probe`] runs `ffprobe -v error -print_format json -show_format -show_streams` through
-//! the [`ffmpeg`](super::ffmpeg) wrapper; [`ProbeInfo::from_json`] turns that output into a
+//! the [`ffmpeg`] wrapper; [`ProbeInfo::from_json`] turns that output into a
 //! [`ProbeInfo`] and is unit-tested against real ffprobe output committed under
 //! `tests/fixtures/ffprobe/`.
 

@@ -33,7 +33,7 @@ pub fn looks_like_mp4(head: &[u8]) -> bool {
     let size = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
     // Header + major brand + minor version, then whole 4-byte brands. A size of 0 ("to the
     // end of the file") or 1 (64-bit size follows) never occurs for a real `ftyp`.
-    if !(16..=MAX_FTYP_SIZE).contains(&size) || size % 4 != 0 {
+    if !(16..=MAX_FTYP_SIZE).contains(&size) || !size.is_multiple_of(4) {
         return false;
     }
     let brand_is_known = |brand: &[u8]| MP4_BRANDS.iter().any(|known| known.as_slice() == brand);

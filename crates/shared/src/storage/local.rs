@@ -143,16 +143,22 @@ impl ObjectStore for LocalStore {
 
     async fn get_to_file(&self, key: &str, dest: &Path) -> Result<(), StorageError> {
         let src = self.path_of(key)?;
-        match tokio::fs::copy(&src, dest).await {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.kind() == ErrorKind::NotFound
-                    && !tokio::fs::try_exists(&src).await.unwrap_or(true) =>
-            {
-                Err(StorageError::NotFound(key.to_owned()))
-            }
-            Err(e) => Err(e.into()),
+        if !tokio::fs::try_exists(&src).await? {
+            return Err(StorageError::NotFound(key.to_owned()));
         }
+        if let Err(e) = tokio::fs::copy(&src, dest).await {
+            // Never leave a truncated copy for the caller to mistake for the object.
+            let _ = tokio::fs::remove_file(dest).await;
+            // A delete between the check and the copy is still a missing object.
+            let gone = e.kind() == ErrorKind::NotFound
+                && !tokio::fs::try_exists(&src).await.unwrap_or(true);
+            return Err(if gone {
+                StorageError::NotFound(key.to_owned())
+            } else {
+                e.into()
+            });
+        }
+        Ok(())
     }
 
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
@@ -243,7 +249,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())
@@ -258,15 +264,16 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
 /// Percent-encodes everything but unreserved characters and `/`, so any valid
 /// key makes a well-formed URL path.
 fn encode_path(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
-    for b in key.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    use std::fmt::Write;
+    key.bytes()
+        .fold(String::with_capacity(key.len()), |mut out, b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
+                out.push(char::from(b));
+            } else {
+                let _ = write!(out, "%{b:02X}");
+            }
+            out
+        })
 }
 
 #[cfg(test)]

@@ -8,10 +8,7 @@
 //! [`MULTIPART_THRESHOLD`], a multipart upload with parts of [`PART_SIZE`]
 //! read from the file one at a time above it.
 
-use std::{
-    path::Path,
-    time::{Duration, SystemTime},
-};
+use std::{path::Path, time::Duration};
 
 use async_trait::async_trait;
 use aws_config::{BehaviorVersion, Region};
@@ -341,10 +338,7 @@ impl ObjectStore for S3Store {
         {
             return Ok(PlayableUrl::Absolute(format!("{base}/{key}")));
         }
-        let presigning = PresigningConfig::builder()
-            .start_time(SystemTime::now())
-            .expires_in(self.presign_expiry)
-            .build()
+        let presigning = PresigningConfig::expires_in(self.presign_expiry)
             .map_err(|e| StorageError::Backend(format!("S3 presign {key}: {e}")))?;
         let request = self
             .client

@@ -53,7 +53,7 @@ function card(v) {
     h('div', { class: 'card-body' },
       h('h2', { class: 'card-title' }, h('a', { href: `/app/videos/${v.id}` }, v.title)),
       h('p', { class: 'meta' },
-        h('span', { class: 'player' }, v.owner_name), ' · ',
+        h('span', { class: 'owner' }, v.owner_name), ' · ',
         h('span', { class: 'city' }, v.owner_city)),
       h('p', { class: 'votes' }, plural(v.votes, 'vote', 'votes'))));
 }

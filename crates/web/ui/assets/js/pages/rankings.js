@@ -52,7 +52,7 @@ export async function render(main, ctx) {
           h('th', { scope: 'col' }, 'Player'),
           h('th', { scope: 'col' }, 'City'),
           h('th', { scope: 'col', class: 'num' }, 'Votes'))),
-        h('tbody', {}, rows.map((r) => h('tr', { class: r.position <= 3 ? `top top-${r.position}` : null },
+        h('tbody', {}, rows.map((r) => h('tr', { class: r.position <= 3 ? `podium podium-${r.position}` : null },
           h('td', { class: 'num pos' }, num(r.position)),
           h('th', { scope: 'row', class: 'player' }, r.username),
           h('td', { class: 'city' }, h('a', { href: `/app/rankings?city=${encodeURIComponent(r.city)}` }, r.city)),

@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# Browser tests of the front end against a real, throwaway system.
+#
+#   scripts/e2e.sh            build, start web + worker on a free port, run e2e/, clean up
+#
+# Needs PostgreSQL (127.0.0.1:5432, user postgres), Redis (127.0.0.1:6379) and ffmpeg
+# running/installed; installs Chromium (Debian package) and the npm dependencies of
+# e2e/ when missing. Everything it creates (database, Redis keys, storage directory,
+# processes) is removed on exit, whatever happens. Exits non-zero when a test fails.
+#
+# Environment:
+#   SKILLREEL_E2E_NO_BUILD=1   use the binaries already in $CARGO_TARGET_DIR/debug
+#   PG_ADMIN_URL               admin connection (default postgres://postgres:postgres@127.0.0.1:5432/postgres)
+#   REDIS_URL                  default redis://127.0.0.1:6379
+#   SKILLREEL_E2E_KEEP=1       keep the temp directory (logs, storage) for inspection
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/skillreel-target}"
+PG_ADMIN_URL="${PG_ADMIN_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}"
+REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
+
+log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# ---------- prerequisites ----------
+apt_updated=0
+apt_install() {
+  command -v apt-get >/dev/null || die "apt-get not found: install $* by hand"
+  if [ "$apt_updated" = 0 ]; then
+    log "apt-get update"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    apt_updated=1
+  fi
+  log "installing $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+CHROMIUM_PATH="${CHROMIUM_PATH:-/usr/bin/chromium}"
+[ -x "$CHROMIUM_PATH" ] || apt_install chromium
+[ -x "$CHROMIUM_PATH" ] || die "Chromium is not at $CHROMIUM_PATH"
+command -v node >/dev/null || die "node is missing (Node 20+ is needed)"
+command -v npm >/dev/null || die "npm is missing"
+command -v ffmpeg >/dev/null || die "ffmpeg is missing"
+command -v psql >/dev/null || die "psql is missing"
+command -v redis-cli >/dev/null || die "redis-cli is missing"
+command -v cargo >/dev/null || die "cargo is missing"
+
+if [ ! -d "$ROOT/e2e/node_modules/playwright-core" ]; then
+  log "npm ci in e2e/"
+  (cd "$ROOT/e2e" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# ---------- build ----------
+if [ "${SKILLREEL_E2E_NO_BUILD:-0}" != 1 ]; then
+  log "building skillreel-web and skillreel-worker (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
+  (cd "$ROOT" && nice cargo build -q -p skillreel-web -p skillreel-worker)
+fi
+WEB_BIN="$CARGO_TARGET_DIR/debug/skillreel-web"
+WORKER_BIN="$CARGO_TARGET_DIR/debug/skillreel-worker"
+[ -x "$WEB_BIN" ] && [ -x "$WORKER_BIN" ] || die "binaries not found in $CARGO_TARGET_DIR/debug"
+
+# ---------- throwaway environment ----------
+RUN_ID="e2e_$(date +%s)_$$"
+DB_NAME="skillreel_${RUN_ID}"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/skillreel-e2e.XXXXXX")"
+WEB_PID=""
+WORKER_PID=""
+DB_CREATED=0
+
+stop() {
+  local pid="$1"
+  [ -n "$pid" ] || return 0
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.2; done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  local status=$?
+  set +e
+  log "cleaning up"
+  stop "$WORKER_PID"
+  stop "$WEB_PID"
+  if [ "$DB_CREATED" = 1 ]; then
+    psql "$PG_ADMIN_URL" -qAt -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS \"$DB_NAME\" WITH (FORCE)" >/dev/null \
+      || log "could not drop database $DB_NAME"
+  fi
+  redis-cli -u "$REDIS_URL" --scan --pattern "${RUN_ID}*" 2>/dev/null | xargs -r -n 500 redis-cli -u "$REDIS_URL" del >/dev/null 2>&1
+  if [ "${SKILLREEL_E2E_KEEP:-0}" = 1 ]; then
+    log "kept $WORK (logs and storage)"
+  else
+    rm -rf "$WORK"
+  fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+PORT="$(node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")"
+BASE_URL="http://127.0.0.1:$PORT"
+
+log "creating database $DB_NAME"
+psql "$PG_ADMIN_URL" -qAt -v ON_ERROR_STOP=1 -c "CREATE DATABASE \"$DB_NAME\"" >/dev/null
+DB_CREATED=1
+DATABASE_URL="${PG_ADMIN_URL%/*}/$DB_NAME"
+
+mkdir -p "$WORK/storage" "$WORK/assets" "$WORK/tmp"
+export DATABASE_URL REDIS_URL PORT
+export HOST=127.0.0.1
+export REDIS_PREFIX="$RUN_ID"
+export STORAGE_BACKEND=local
+export STORAGE_DIR="$WORK/storage"
+export MEDIA_ASSETS_DIR="$WORK/assets"
+export TEMP_DIR="$WORK/tmp"
+export BCRYPT_COST=4
+export FFMPEG_PRESET=ultrafast
+export JWT_SECRET="e2e-${RUN_ID}-secret-of-at-least-thirty-two-bytes"
+export SHUTDOWN_GRACE_SECS=5
+export LOG_FORMAT=pretty
+export RUST_LOG="${RUST_LOG:-info}"
+unset PUBLIC_BASE_URL MEDIA_PUBLIC_BASE_URL
+
+log "starting skillreel-web on $BASE_URL and skillreel-worker (logs in $WORK)"
+"$WEB_BIN" >"$WORK/web.log" 2>&1 &
+WEB_PID=$!
+"$WORKER_BIN" >"$WORK/worker.log" 2>&1 &
+WORKER_PID=$!
+
+ready=0
+for _ in $(seq 1 120); do
+  if ! kill -0 "$WEB_PID" 2>/dev/null; then
+    tail -n 40 "$WORK/web.log" >&2
+    die "skillreel-web exited during start-up"
+  fi
+  if curl -fsS "$BASE_URL/health/ready" >/dev/null 2>&1; then ready=1; break; fi
+  sleep 0.5
+done
+if [ "$ready" != 1 ]; then
+  tail -n 40 "$WORK/web.log" >&2
+  die "skillreel-web did not become ready on $BASE_URL/health/ready"
+fi
+kill -0 "$WORKER_PID" 2>/dev/null || { tail -n 40 "$WORK/worker.log" >&2; die "skillreel-worker exited during start-up"; }
+
+# ---------- tests ----------
+log "running the browser tests against $BASE_URL"
+set +e
+(cd "$ROOT/e2e" && SKILLREEL_BASE_URL="$BASE_URL" CHROMIUM_PATH="$CHROMIUM_PATH" \
+  node --test --test-concurrency=1 --test-reporter=spec tests/)
+status=$?
+set -e
+if [ "$status" != 0 ]; then
+  log "tests failed (exit $status); last lines of the service logs:"
+  echo "--- web.log ---" >&2; tail -n 30 "$WORK/web.log" >&2
+  echo "--- worker.log ---" >&2; tail -n 30 "$WORK/worker.log" >&2
+  log "screenshots: $ROOT/e2e/output/"
+  exit "$status"
+fi
+log "browser tests passed; screenshots in e2e/output/ and docs/screenshots/"
