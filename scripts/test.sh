@@ -26,3 +26,9 @@ cargo test --workspace --locked -- --test-threads="${TEST_THREADS:-4}"
 
 log "user_data sandbox tests"
 bash user_data/test/run.sh
+
+log "CONFIG_SOURCE=aws end to end (web binary against the AWS emulator)"
+WEB_BIN="$CARGO_TARGET_DIR/debug/skillreel-web" bash user_data/test/aws_e2e.sh
+
+log "browser end-to-end tests (headless Chromium)"
+SKILLREEL_E2E_NO_BUILD=1 bash scripts/e2e.sh

@@ -101,6 +101,13 @@ pub struct WebArgs {
     /// MP4 to upload (20–60 s, ≥1080p, ≤100 MB); without it uploads are skipped.
     #[arg(long)]
     pub clip: Option<PathBuf>,
+    /// Before the run, upload and publish clips until this many public videos
+    /// exist, so votes have targets (needs --clip and a running worker).
+    #[arg(long, default_value_t = 0)]
+    pub seed_videos: u32,
+    /// How long seeding waits for the worker to process its uploads.
+    #[arg(long, value_parser = parse_duration, default_value = "10m")]
+    pub seed_timeout: Duration,
     /// Per-request timeout.
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
     pub request_timeout: Duration,
@@ -198,23 +205,42 @@ pub async fn run_web(args: &WebArgs) -> Result<PathBuf> {
     if config.clip.is_none() && config.mix.weight(web::Action::Upload) > 0 {
         println!("no --clip given: uploads will be skipped (counted as skipped in the summary)");
     }
-    let name = match &args.label {
-        Some(label) => format!("{}-{label}", args.scenario.name()),
-        None => args.scenario.name().to_string(),
-    };
-    let dir = report::create_run_dir(&args.results_dir, &name, chrono::Utc::now())?;
     println!(
-        "{} scenario: {} users, ramp {:?}, hold {:?}, at most {} requests, against {}",
+        "{} scenario: {} users, ramp {} s, hold {} s, at most {} requests, against {}",
         args.scenario.name(),
         config.profile.users,
-        config.profile.ramp_up,
-        config.profile.hold,
+        config.profile.ramp_up.as_secs_f64(),
+        config.profile.hold.as_secs_f64(),
         config.max_requests,
         config.base_url
     );
 
+    let seed = match (args.seed_videos, &config.clip) {
+        (0, _) => None,
+        (_, None) => bail!("--seed-videos needs --clip"),
+        (want, Some(clip)) => {
+            println!("seeding: making sure {want} public videos exist…");
+            let run_id = chrono::Utc::now().format("%Y%m%d%H%M%S").to_string();
+            let seed =
+                web::ensure_public_videos(&config.base_url, clip, want, &run_id, args.seed_timeout)
+                    .await?;
+            println!(
+                "seeding: {} existed, {} uploaded, {} published",
+                seed.existing, seed.uploaded, seed.published
+            );
+            Some(seed)
+        }
+    };
     let run = web::run(config.clone()).await?;
-    let summary = web_summary(args, &config, &run);
+    let name = match &args.label {
+        Some(label) => format!("{}-{label}", args.scenario.name()),
+        None => args.scenario.name().to_string(),
+    };
+    let dir = report::create_run_dir(&args.results_dir, &name, run.started_at)?;
+    let summary = WebSummary {
+        seed,
+        ..web_summary(args, &config, &run)
+    };
     report::write_csv(
         &dir.join(report::TIMESERIES_FILE),
         &report::traffic_rows(&run.stats),
@@ -262,6 +288,7 @@ pub fn web_summary(args: &WebArgs, config: &WebConfig, run: &WebRun) -> WebSumma
             request_timeout_s: config.request_timeout.as_secs_f64(),
             seed: config.seed,
         },
+        seed: None,
         requests,
         started_requests: run.started_requests,
         unfinished_requests: run.unfinished_requests(),

@@ -14,7 +14,7 @@ use crate::stats::{
     self, Endpoint, EndpointStats, LatencySummary, MAX_ERROR_RATE, P95_LIMIT_MS, RunStats,
     SecondStats, Verdict,
 };
-use crate::web::StopReason;
+use crate::web::{SeedReport, StopReason};
 use crate::worker::WorkerSummary;
 
 /// File names inside a results folder.
@@ -103,6 +103,8 @@ pub struct WebSummary {
     pub stop_reason: StopReason,
     /// Inputs.
     pub settings: WebSettings,
+    /// Public videos prepared before the run (`--seed-videos`).
+    pub seed: Option<SeedReport>,
     /// Requests that finished.
     pub requests: u64,
     /// Requests started (≥ finished).

@@ -63,7 +63,10 @@ async fn login(State(m): Shared) -> Json<Value> {
 
 async fn my_videos(State(m): Shared) -> Json<Value> {
     m.hit("my_videos");
-    Json(json!([{"video_id": 7, "title": "t", "status": "processed"}]))
+    // Three processed entries (same id, so publish can check it) let seeding
+    // publish everything it uploaded in one poll.
+    let processed = json!({"video_id": 7, "title": "t", "status": "processed"});
+    Json(json!([processed, processed, processed]))
 }
 
 async fn publish(State(m): Shared, Path(id): Path<u64>) -> StatusCode {
@@ -382,4 +385,29 @@ async fn the_cli_writes_a_complete_results_folder() {
     for file in expected {
         assert!(dir.join(file).metadata().unwrap().len() > 1000, "{file}");
     }
+}
+
+#[tokio::test]
+async fn seeding_tops_up_public_videos_through_the_api() {
+    let mock = Arc::new(Mock::default());
+    let base = start(Arc::clone(&mock)).await;
+    let url = check_base_url(&base, false).unwrap();
+
+    // The mock always lists two public videos: nothing to do for two.
+    let none = web::ensure_public_videos(&url, &clip(), 2, "t1", Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!((none.existing, none.uploaded, none.published), (2, 0, 0));
+    assert_eq!(mock.total(), 1);
+
+    let topped = web::ensure_public_videos(&url, &clip(), 5, "t2", Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        (topped.existing, topped.uploaded, topped.published),
+        (2, 3, 3)
+    );
+    assert_eq!(mock.hits("signup"), 1);
+    assert_eq!(mock.hits("upload"), 3);
+    assert_eq!(mock.hits("publish"), 3);
 }

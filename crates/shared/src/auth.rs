@@ -51,19 +51,27 @@ pub struct Tokens {
 
 impl std::fmt::Debug for Tokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tokens").field("ttl", &self.ttl).finish_non_exhaustive()
+        f.debug_struct("Tokens")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
     }
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl Tokens {
     /// Builds the signer from the configured secret and lifetime.
     pub fn new(secret: &SecretString, ttl: Duration) -> Self {
         let key = secret.expose_secret().as_bytes();
-        Self { encoding: EncodingKey::from_secret(key), decoding: DecodingKey::from_secret(key), ttl }
+        Self {
+            encoding: EncodingKey::from_secret(key),
+            decoding: DecodingKey::from_secret(key),
+            ttl,
+        }
     }
 
     /// Token lifetime in seconds (the `expires_in` of a login).
@@ -74,7 +82,11 @@ impl Tokens {
     /// Signs a token for `player_id`.
     pub fn issue(&self, player_id: i64) -> Result<String, AuthError> {
         let iat = now_secs();
-        let claims = Claims { sub: player_id.to_string(), iat, exp: iat + self.ttl.as_secs() };
+        let claims = Claims {
+            sub: player_id.to_string(),
+            iat,
+            exp: iat + self.ttl.as_secs(),
+        };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| AuthError::Sign(e.to_string()))
     }
@@ -117,7 +129,11 @@ impl PasswordHasher {
         &self,
         f: impl FnOnce() -> Result<T, bcrypt::BcryptError> + Send + 'static,
     ) -> Result<T, AuthError> {
-        let _permit = self.permits.acquire().await.map_err(|e| AuthError::Hash(e.to_string()))?;
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| AuthError::Hash(e.to_string()))?;
         tokio::task::spawn_blocking(f)
             .await
             .map_err(|e| AuthError::Hash(e.to_string()))?
@@ -147,7 +163,10 @@ mod tests {
     use super::*;
 
     fn tokens(ttl: u64) -> Tokens {
-        Tokens::new(&SecretString::from("a-test-secret-that-is-long-enough-000"), Duration::from_secs(ttl))
+        Tokens::new(
+            &SecretString::from("a-test-secret-that-is-long-enough-000"),
+            Duration::from_secs(ttl),
+        )
     }
 
     fn b64(v: &serde_json::Value) -> String {
@@ -163,8 +182,14 @@ mod tests {
     #[test]
     fn forged_expired_and_alg_none_tokens_fail() {
         let t = tokens(60);
-        let other = Tokens::new(&SecretString::from("another-secret-another-secret-0000"), Duration::from_secs(60));
-        assert!(t.verify(&other.issue(1).unwrap()).is_err(), "foreign signature");
+        let other = Tokens::new(
+            &SecretString::from("another-secret-another-secret-0000"),
+            Duration::from_secs(60),
+        );
+        assert!(
+            t.verify(&other.issue(1).unwrap()).is_err(),
+            "foreign signature"
+        );
 
         let exp = now_secs() - 10;
         let claims = serde_json::json!({"sub": "1", "iat": exp - 60, "exp": exp});
@@ -192,7 +217,11 @@ mod tests {
         };
         let h = PasswordHasher::new(&cfg).unwrap();
         let hash = h.hash("correct horse".into()).await.unwrap();
-        assert!(h.verify("correct horse".into(), Some(hash.clone())).await.unwrap());
+        assert!(
+            h.verify("correct horse".into(), Some(hash.clone()))
+                .await
+                .unwrap()
+        );
         assert!(!h.verify("wrong horse".into(), Some(hash)).await.unwrap());
         assert!(!h.verify("anything".into(), None).await.unwrap());
     }

@@ -58,7 +58,9 @@ pub struct PublicCache {
 
 impl std::fmt::Debug for PublicCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PublicCache").field("prefix", &self.prefix).finish_non_exhaustive()
+        f.debug_struct("PublicCache")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
     }
 }
 
@@ -89,12 +91,23 @@ impl PublicCache {
         if map.len() >= MAX_LOCAL_ENTRIES {
             map.clear();
         }
-        map.insert((ns, key.to_owned()), Entry { stored: Instant::now(), value });
+        map.insert(
+            (ns, key.to_owned()),
+            Entry {
+                stored: Instant::now(),
+                value,
+            },
+        );
     }
 
     /// Returns the cached value for `key`, or computes it with `load`, stores it in
     /// both levels and returns it.
-    pub async fn get_or_load<F, Fut, E>(&self, ns: Namespace, key: &str, load: F) -> Result<Bytes, E>
+    pub async fn get_or_load<F, Fut, E>(
+        &self,
+        ns: Namespace,
+        key: &str,
+        load: F,
+    ) -> Result<Bytes, E>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Bytes, E>>,
@@ -103,20 +116,22 @@ impl PublicCache {
             return Ok(hit);
         }
         let mut conn = self.redis.clone();
-        let generation: Option<u64> = match conn.get::<_, Option<u64>>(self.generation_key(ns)).await {
-            Ok(g) => Some(g.unwrap_or(0u64)),
-            Err(e) => {
-                tracing::warn!(error = %e, "cache: Redis unavailable, reading through");
-                None
-            }
-        };
-        let redis_key = generation.map(|g| format!("{}:cache:{}:{g}:{key}", self.prefix, ns.as_str()));
-        if let Some(rk) = &redis_key {
-            if let Ok(Some(hit)) = conn.get::<_, Option<Vec<u8>>>(rk).await {
-                let hit = Bytes::from(hit);
-                self.local_put(ns, key, hit.clone());
-                return Ok(hit);
-            }
+        let generation: Option<u64> =
+            match conn.get::<_, Option<u64>>(self.generation_key(ns)).await {
+                Ok(g) => Some(g.unwrap_or(0u64)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cache: Redis unavailable, reading through");
+                    None
+                }
+            };
+        let redis_key =
+            generation.map(|g| format!("{}:cache:{}:{g}:{key}", self.prefix, ns.as_str()));
+        if let Some(rk) = &redis_key
+            && let Ok(Some(hit)) = conn.get::<_, Option<Vec<u8>>>(rk).await
+        {
+            let hit = Bytes::from(hit);
+            self.local_put(ns, key, hit.clone());
+            return Ok(hit);
         }
         let value = load().await?;
         if let Some(rk) = redis_key {

@@ -91,7 +91,10 @@ pub struct FieldError {
 
 impl FieldError {
     fn new(field: &'static str, message: impl Into<String>) -> Self {
-        Self { field, message: message.into() }
+        Self {
+            field,
+            message: message.into(),
+        }
     }
 }
 
@@ -101,7 +104,10 @@ pub fn check_text(field: &'static str, value: &str, max: usize, errors: &mut Vec
     if n == 0 {
         errors.push(FieldError::new(field, format!("{field} must not be empty")));
     } else if value.chars().count() > max {
-        errors.push(FieldError::new(field, format!("{field} must be at most {max} characters")));
+        errors.push(FieldError::new(
+            field,
+            format!("{field} must be at most {max} characters"),
+        ));
     }
 }
 
@@ -110,14 +116,18 @@ pub fn is_valid_email(email: &str) -> bool {
     if email.chars().count() > MAX_EMAIL_CHARS || email.chars().any(char::is_whitespace) {
         return false;
     }
-    let Some((local, domain)) = email.split_once('@') else { return false };
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
     !local.is_empty()
         && !domain.contains('@')
         && domain.contains('.')
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && !domain.contains("..")
-        && domain.chars().all(|c| c.is_alphanumeric() || c == '.' || c == '-')
+        && domain
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '.' || c == '-')
 }
 
 /// Checks a new password's length.
@@ -159,7 +169,10 @@ impl NewPlayer {
         check_text("city", &self.city, MAX_NAME_CHARS, &mut errors);
         check_text("country", &self.country, MAX_NAME_CHARS, &mut errors);
         if !is_valid_email(&self.email) {
-            errors.push(FieldError::new("email", "email is not a valid e-mail address"));
+            errors.push(FieldError::new(
+                "email",
+                "email is not a valid e-mail address",
+            ));
         }
         errors
     }
@@ -191,18 +204,31 @@ pub const MAX_PAGE: u32 = 10_000;
 
 impl Page {
     /// Validates raw values; `None` means "use the default".
-    pub fn new(page: Option<i64>, limit: Option<i64>, default_limit: u32) -> Result<Self, Vec<FieldError>> {
+    pub fn new(
+        page: Option<i64>,
+        limit: Option<i64>,
+        default_limit: u32,
+    ) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
         let page = page.unwrap_or(1);
         let limit = limit.unwrap_or(i64::from(default_limit));
         if !(1..=i64::from(MAX_PAGE)).contains(&page) {
-            errors.push(FieldError::new("page", format!("page must be between 1 and {MAX_PAGE}")));
+            errors.push(FieldError::new(
+                "page",
+                format!("page must be between 1 and {MAX_PAGE}"),
+            ));
         }
         if !(1..=i64::from(MAX_LIMIT)).contains(&limit) {
-            errors.push(FieldError::new("limit", format!("limit must be between 1 and {MAX_LIMIT}")));
+            errors.push(FieldError::new(
+                "limit",
+                format!("limit must be between 1 and {MAX_LIMIT}"),
+            ));
         }
         if errors.is_empty() {
-            Ok(Self { page: page as u32, limit: limit as u32 })
+            Ok(Self {
+                page: page as u32,
+                limit: limit as u32,
+            })
         } else {
             Err(errors)
         }
@@ -238,10 +264,25 @@ mod tests {
 
     #[test]
     fn emails() {
-        for ok in ["a@b.co", "first.last+tag@example.com", "x@sub-domain.example.org"] {
+        for ok in [
+            "a@b.co",
+            "first.last+tag@example.com",
+            "x@sub-domain.example.org",
+        ] {
             assert!(is_valid_email(ok), "{ok}");
         }
-        for bad in ["", "plain", "@x.com", "a@", "a@b", "a@.com", "a@b..com", "a b@c.com", "a@b@c.com", "a@b.com."] {
+        for bad in [
+            "",
+            "plain",
+            "@x.com",
+            "a@",
+            "a@b",
+            "a@.com",
+            "a@b..com",
+            "a b@c.com",
+            "a@b@c.com",
+            "a@b.com.",
+        ] {
             assert!(!is_valid_email(bad), "{bad}");
         }
     }
@@ -274,7 +315,10 @@ mod tests {
 
     #[test]
     fn pages() {
-        assert_eq!(Page::new(None, None, 10).unwrap(), Page { page: 1, limit: 10 });
+        assert_eq!(
+            Page::new(None, None, 10).unwrap(),
+            Page { page: 1, limit: 10 }
+        );
         let p = Page::new(Some(3), Some(25), 10).unwrap();
         assert_eq!((p.offset(), p.first_position()), (50, 51));
         assert!(Page::new(Some(0), None, 10).is_err());

@@ -55,7 +55,10 @@ pub async fn check_box_structure(path: &Path) -> Result<(), Rejection> {
     let mut seen_moov = false;
     while pos < len {
         if len - pos < 8 {
-            return Err(Rejection::Corrupt(format!("{} stray bytes at the end", len - pos)));
+            return Err(Rejection::Corrupt(format!(
+                "{} stray bytes at the end",
+                len - pos
+            )));
         }
         file.seek(std::io::SeekFrom::Start(pos)).await.map_err(io)?;
         let mut header = [0u8; 16];
@@ -66,11 +69,17 @@ pub async fn check_box_structure(path: &Path) -> Result<(), Rejection> {
         let size = match size32 {
             0 => len - pos, // box extends to the end of the file
             1 if n == 16 => u64::from_be_bytes(header[8..16].try_into().unwrap_or([0; 8])),
-            1 => return Err(Rejection::Corrupt("a 64-bit box header is cut short".into())),
+            1 => {
+                return Err(Rejection::Corrupt(
+                    "a 64-bit box header is cut short".into(),
+                ));
+            }
             s => u64::from(s),
         };
         if size < 8 {
-            return Err(Rejection::Corrupt(format!("box #{boxes} has an impossible size {size}")));
+            return Err(Rejection::Corrupt(format!(
+                "box #{boxes} has an impossible size {size}"
+            )));
         }
         if pos + size > len {
             return Err(Rejection::Corrupt(format!(
@@ -85,7 +94,9 @@ pub async fn check_box_structure(path: &Path) -> Result<(), Rejection> {
         boxes += 1;
     }
     if !seen_moov {
-        return Err(Rejection::Corrupt("no 'moov' box (the file was cut short or never finished)".into()));
+        return Err(Rejection::Corrupt(
+            "no 'moov' box (the file was cut short or never finished)".into(),
+        ));
     }
     Ok(())
 }
@@ -114,12 +125,20 @@ pub async fn inspect(
         .as_ref()
         .map(|v| display_size(v.width, v.height, v.rotation))
         .unwrap_or_default();
-    Ok(Accepted { probe, width, height })
+    Ok(Accepted {
+        probe,
+        width,
+        height,
+    })
 }
 
 /// Width and height as displayed, after rotation metadata.
 pub fn display_size(width: u32, height: u32, rotation: i32) -> (u32, u32) {
-    if rotation.rem_euclid(180) == 90 { (height, width) } else { (width, height) }
+    if rotation.rem_euclid(180) == 90 {
+        (height, width)
+    } else {
+        (width, height)
+    }
 }
 
 #[cfg(test)]
@@ -147,7 +166,10 @@ mod tests {
         file.extend(mp4_box(b"mdat", 1000));
         assert_eq!(check(&file).await, Ok(()));
         let err = check(&file[..file.len() - 10]).await.unwrap_err();
-        assert!(matches!(err, Rejection::Corrupt(ref m) if m.contains("mdat")), "{err}");
+        assert!(
+            matches!(err, Rejection::Corrupt(ref m) if m.contains("mdat")),
+            "{err}"
+        );
         let mut no_moov = mp4_box(b"ftyp", 16);
         no_moov.extend(mp4_box(b"mdat", 10));
         assert!(check(&no_moov).await.is_err());

@@ -9,6 +9,7 @@ pub mod db;
 pub mod domain;
 pub mod ingest;
 pub mod media;
+pub mod metrics;
 pub mod queue;
 pub mod storage;
 pub mod telemetry;

@@ -122,6 +122,17 @@ async fn assert_object_lifecycle(store: &dyn ObjectStore, dir: &Path) {
     store.delete("uploaded/a.mp4").await.unwrap();
     assert_eq!(store.list("uploaded/").await.unwrap(), ["uploaded/b.mp4"]);
 
+    // A prefix, or a path under an object, names no object (S3 semantics).
+    assert!(!store.exists("uploaded/b.mp4/x").await.unwrap());
+    store.delete("uploaded").await.unwrap();
+    store.delete("uploaded/b.mp4/x").await.unwrap();
+    assert_eq!(store.list("uploaded/").await.unwrap(), ["uploaded/b.mp4"]);
+    let err = store
+        .get_to_file("uploaded", &dir.join("prefix.out"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StorageError::NotFound(_)), "{err:?}");
+
     let dest = dir.join("missing.out");
     let err = store
         .get_to_file("uploaded/a.mp4", &dest)

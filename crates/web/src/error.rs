@@ -89,7 +89,10 @@ impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         match err {
             sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                Self::Unavailable("database unavailable, try again shortly".into(), err.to_string())
+                Self::Unavailable(
+                    "database unavailable, try again shortly".into(),
+                    err.to_string(),
+                )
             }
             other => Self::Internal(other.to_string()),
         }
@@ -115,14 +118,30 @@ impl IntoResponse for ApiError {
                     .join("; ");
                 let list = fields
                     .into_iter()
-                    .map(|f| FieldErrorBody { field: f.field.to_owned(), message: f.message })
+                    .map(|f| FieldErrorBody {
+                        field: f.field.to_owned(),
+                        message: f.message,
+                    })
                     .collect();
                 (detail, "validation-error", Some(list), None)
             }
             Self::Unavailable(m, cause) => (m, "service-unavailable", None, Some(cause)),
-            Self::Internal(cause) => ("internal server error".to_owned(), "internal", None, Some(cause)),
+            Self::Internal(cause) => (
+                "internal server error".to_owned(),
+                "internal",
+                None,
+                Some(cause),
+            ),
         };
-        let mut response = (status, Json(ErrorBody { detail, code, errors })).into_response();
+        let mut response = (
+            status,
+            Json(ErrorBody {
+                detail,
+                code,
+                errors,
+            }),
+        )
+            .into_response();
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

@@ -21,7 +21,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
             Err(rejection) => Err(match rejection {
                 JsonRejection::JsonDataError(e) => ApiError::Unprocessable(format!(
                     "invalid request body: {}",
-                    e.body_text().trim_start_matches("Failed to deserialize the JSON body into the target type: ")
+                    e.body_text().trim_start_matches(
+                        "Failed to deserialize the JSON body into the target type: "
+                    )
                 )),
                 JsonRejection::JsonSyntaxError(_) => {
                     ApiError::BadRequest("malformed-json", "request body is not valid JSON".into())
@@ -43,9 +45,10 @@ impl<S: Send + Sync> FromRequestParts<S> for VideoId {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::extract::Path(raw) = axum::extract::Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| ApiError::Unprocessable(e.body_text()))?;
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|e| ApiError::Unprocessable(e.body_text()))?;
         match raw.parse::<i64>() {
             Ok(id) if id > 0 => Ok(Self(id)),
             _ => Err(ApiError::Unprocessable(format!(
@@ -67,9 +70,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
             .await
             .map(|axum::extract::Query(v)| Self(v))
             .map_err(|e| {
-                ApiError::Unprocessable(
-                    e.body_text().replace("Failed to deserialize query string: ", "invalid query parameter: "),
-                )
+                ApiError::Unprocessable(e.body_text().replace(
+                    "Failed to deserialize query string: ",
+                    "invalid query parameter: ",
+                ))
             })
     }
 }
@@ -81,7 +85,10 @@ pub struct CurrentPlayer(pub i64);
 impl FromRequestParts<AppState> for CurrentPlayer {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let header = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -89,10 +96,15 @@ impl FromRequestParts<AppState> for CurrentPlayer {
         let token = header
             .to_str()
             .ok()
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::Unauthorized("Authorization header must be `Bearer <token>`".into()))?;
+            .ok_or_else(|| {
+                ApiError::Unauthorized("Authorization header must be `Bearer <token>`".into())
+            })?;
         let id = state
             .tokens
             .verify(token)

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use axum::{
     Router, ServiceExt,
-    extract::Request,
+    extract::{MatchedPath, Request, State},
     http::{HeaderName, StatusCode},
     middleware::{self, Next},
     response::{IntoResponse, Response},
@@ -25,8 +25,8 @@ use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
 };
 
-pub use crate::state::AppState;
 use crate::error::{ApiError, InternalCause};
+pub use crate::state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -38,23 +38,37 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
     let router = routes::router(&state)
         .fallback(|| async { ApiError::NotFound("Not found".into()) })
         .method_not_allowed_fallback(|| async {
-            (StatusCode::METHOD_NOT_ALLOWED, axum::Json(serde_json::json!({
-                "detail": "Method not allowed", "code": "method-not-allowed"
-            })))
+            (
+                StatusCode::METHOD_NOT_ALLOWED,
+                axum::Json(serde_json::json!({
+                    "detail": "Method not allowed", "code": "method-not-allowed"
+                })),
+            )
         })
-        .layer(middleware::from_fn(log_requests))
-        .layer(CatchPanicLayer::custom(|_| ApiError::Internal("handler panicked".into()).into_response()))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            observe_requests,
+        ))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::Internal("handler panicked".into()).into_response()
+        }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(state);
     NormalizePathLayer::trim_trailing_slash().layer(router)
 }
 
-/// Logs every request once, with the internal cause of a 5xx (never sent to clients).
-async fn log_requests(request: Request, next: Next) -> Response {
+/// Times, counts and logs every request once, with the internal cause of a 5xx
+/// (never sent to clients).
+async fn observe_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    state.metrics.in_flight.inc();
     let request_id = request
         .extensions()
         .get::<RequestId>()
@@ -67,11 +81,17 @@ async fn log_requests(request: Request, next: Next) -> Response {
     } else {
         match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
             Ok(r) => r,
-            Err(_) => ApiError::Unavailable("request timed out".into(), "handler timeout".into()).into_response(),
+            Err(_) => ApiError::Unavailable("request timed out".into(), "handler timeout".into())
+                .into_response(),
         }
     };
+    state.metrics.in_flight.dec();
     let status = response.status().as_u16();
-    let duration_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = start.elapsed().as_secs_f64();
+    state
+        .metrics
+        .observe(method.as_str(), &route, status, elapsed);
+    let duration_ms = elapsed * 1000.0;
     if let Some(InternalCause(cause)) = response.extensions().get::<InternalCause>() {
         tracing::error!(%method, %path, status, duration_ms, request.id = %request_id, error = %cause, "request failed");
     } else {
@@ -91,4 +111,3 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await
 }
-

@@ -8,16 +8,24 @@ use skillreel_web::AppState;
 async fn main() -> anyhow::Result<()> {
     config::load_dotenv();
     telemetry::init(config::log_format(&config::EnvSource));
-    let config = config::aws::load_from_environment().await.context("loading configuration")?;
+    let config = config::aws::load_from_environment()
+        .await
+        .context("loading configuration")?;
     let addr = format!("{}:{}", config.http.host, config.http.port);
     let state = AppState::connect(config).await?;
-    db::migrate(&state.db).await.context("running database migrations")?;
+    db::migrate(&state.db)
+        .await
+        .context("running database migrations")?;
     if let Some(store) = &state.local_media {
         tracing::info!(dir = %store.root().display(), "serving media from the local store");
     }
-    let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("binding {addr}"))?;
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
     tracing::info!(%addr, "skillreel-web listening");
-    skillreel_web::serve(listener, state, shutdown_signal()).await.context("serving HTTP")?;
+    skillreel_web::serve(listener, state, shutdown_signal())
+        .await
+        .context("serving HTTP")?;
     tracing::info!("skillreel-web stopped");
     Ok(())
 }

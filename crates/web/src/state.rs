@@ -8,6 +8,7 @@ use skillreel_shared::{
     cache::PublicCache,
     config::{Config, StorageBackend},
     db,
+    metrics::WebMetrics,
     queue::{self, JobQueue},
     storage::{self, Storage, local::LocalStore},
 };
@@ -32,6 +33,8 @@ pub struct AppState {
     pub tokens: Tokens,
     /// Password hasher.
     pub hasher: PasswordHasher,
+    /// Prometheus metrics.
+    pub metrics: WebMetrics,
     /// Configuration.
     pub config: Arc<Config>,
 }
@@ -39,14 +42,20 @@ pub struct AppState {
 impl AppState {
     /// Connects to every dependency named in `config`.
     pub async fn connect(config: Config) -> anyhow::Result<Self> {
-        let db = db::connect(&config.database).await.context("connecting to PostgreSQL")?;
+        let db = db::connect(&config.database)
+            .await
+            .context("connecting to PostgreSQL")?;
         Self::with_pool(config, db).await
     }
 
     /// Like [`AppState::connect`] with an existing pool (tests hand in a per-test database).
     pub async fn with_pool(config: Config, db: PgPool) -> anyhow::Result<Self> {
-        let redis = queue::connect(&config.redis).await.context("connecting to Redis")?;
-        let storage = storage::from_config(&config.storage).await.context("opening object storage")?;
+        let redis = queue::connect(&config.redis)
+            .await
+            .context("connecting to Redis")?;
+        let storage = storage::from_config(&config.storage)
+            .await
+            .context("opening object storage")?;
         let local_media = match config.storage.backend {
             StorageBackend::Local => Some(Arc::new(
                 LocalStore::new(&config.storage).context("opening local storage")?,
@@ -63,6 +72,7 @@ impl AppState {
             redis,
             storage,
             local_media,
+            metrics: WebMetrics::default(),
             config: Arc::new(config),
         })
     }

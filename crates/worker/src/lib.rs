@@ -15,6 +15,7 @@ use skillreel_shared::{
     config::Config,
     db,
     media::{self, assets::Assets},
+    metrics::WorkerMetrics,
     queue::{self, JobQueue, ProcessVideo},
     storage::{self, Storage},
 };
@@ -40,15 +41,25 @@ pub struct JobContext {
     pub worker_name: String,
     /// Cancelled when the shutdown grace period is over: in-flight jobs hand back.
     pub hard_stop: CancellationToken,
+    /// Prometheus metrics.
+    pub metrics: WorkerMetrics,
 }
 
 impl JobContext {
     /// Connects to every dependency and prepares the media assets.
     pub async fn connect(config: Config, db: PgPool) -> anyhow::Result<Arc<Self>> {
-        let redis = queue::connect(&config.redis).await.context("connecting to Redis")?;
-        let storage = storage::from_config(&config.storage).await.context("opening object storage")?;
-        let assets = media::assets::ensure(&config.media).await.context("preparing logo and bumpers")?;
-        tokio::fs::create_dir_all(&config.media.temp_dir).await.context("creating TEMP_DIR")?;
+        let redis = queue::connect(&config.redis)
+            .await
+            .context("connecting to Redis")?;
+        let storage = storage::from_config(&config.storage)
+            .await
+            .context("opening object storage")?;
+        let assets = media::assets::ensure(&config.media)
+            .await
+            .context("preparing logo and bumpers")?;
+        tokio::fs::create_dir_all(&config.media.temp_dir)
+            .await
+            .context("creating TEMP_DIR")?;
         Ok(Arc::new(Self {
             db,
             storage,
@@ -57,6 +68,7 @@ impl JobContext {
             config: Arc::new(config),
             assets,
             hard_stop: CancellationToken::new(),
+            metrics: WorkerMetrics::default(),
         }))
     }
 }
@@ -64,13 +76,30 @@ impl JobContext {
 /// apalis handler: runs the job; only infrastructure failures go back to apalis.
 async fn handle(job: ProcessVideo, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {
     let ctx: Arc<JobContext> = (*ctx).clone();
-    match process_video::run(&ctx, &job).await {
-        Ok(outcome) => {
-            if matches!(outcome, Outcome::Failed) {
-                warn!(video.id = job.video_id, "video marked failed");
-            }
+    let started = std::time::Instant::now();
+    ctx.metrics.running.inc();
+    let result = process_video::run(&ctx, &job).await;
+    ctx.metrics.running.dec();
+    let outcome = match &result {
+        Ok(Outcome::Processed) => "processed",
+        Ok(Outcome::Skipped(_)) => "skipped",
+        Ok(Outcome::RetryScheduled(_)) => "retry",
+        Ok(Outcome::Failed) => "failed",
+        Ok(Outcome::HandedBack) => "handed_back",
+        Err(_) => "error",
+    };
+    ctx.metrics
+        .job_finished(outcome, started.elapsed().as_secs_f64());
+    match result {
+        Ok(Outcome::Failed) => {
+            warn!(video.id = job.video_id, "video marked failed");
             Ok(())
         }
+        Ok(Outcome::RetryScheduled(_)) => {
+            ctx.metrics.retries.inc();
+            Ok(())
+        }
+        Ok(_) => Ok(()),
         Err(e) => {
             error!(video.id = job.video_id, error = %e, "job error");
             Err(Box::new(e))
@@ -83,7 +112,10 @@ pub async fn reconcile_once(ctx: &JobContext) -> anyhow::Result<usize> {
     let stale = db::videos::take_stale(&ctx.db, ctx.config.worker.stale_after, 100).await?;
     for (video_id, task_id) in &stale {
         ctx.queue
-            .enqueue(ProcessVideo { video_id: *video_id, task_id: *task_id })
+            .enqueue(ProcessVideo {
+                video_id: *video_id,
+                task_id: *task_id,
+            })
             .await
             .context("re-enqueueing a stale video")?;
     }
@@ -102,6 +134,14 @@ async fn reconciler(ctx: Arc<JobContext>, stop: CancellationToken) {
         }
         if let Err(e) = reconcile_once(&ctx).await {
             warn!(error = %e, "reconciler sweep failed");
+        }
+        match ctx.queue.depth().await {
+            Ok(depth) => {
+                ctx.metrics
+                    .queue_depth
+                    .set(i64::try_from(depth).unwrap_or(i64::MAX));
+            }
+            Err(e) => warn!(error = %e, "could not read the queue depth"),
         }
     }
 }
@@ -126,7 +166,10 @@ pub async fn run(ctx: Arc<JobContext>, shutdown: CancellationToken) -> anyhow::R
     });
     let grace = async {
         shutdown.cancelled().await;
-        info!(grace_secs = config.worker.shutdown_grace.as_secs(), "stopping: draining in-flight jobs");
+        info!(
+            grace_secs = config.worker.shutdown_grace.as_secs(),
+            "stopping: draining in-flight jobs"
+        );
         tokio::time::sleep(config.worker.shutdown_grace).await;
         warn!("grace period over: handing back in-flight jobs");
         ctx.hard_stop.cancel();

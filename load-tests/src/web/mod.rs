@@ -7,6 +7,7 @@
 
 mod client;
 mod mix;
+mod seed;
 mod user;
 
 use std::collections::BTreeMap;
@@ -23,6 +24,7 @@ use tokio::task::JoinSet;
 use crate::stats::{Recorder, RunStats};
 use client::Shared;
 pub use mix::{Action, DEFAULT_MIX, Mix};
+pub use seed::{SeedReport, ensure_public_videos};
 
 /// How many users run when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,6 +84,8 @@ pub enum StopReason {
     Duration,
     /// `max_requests` requests were started.
     RequestLimit,
+    /// Ctrl-C: the results so far are still written.
+    Interrupted,
 }
 
 /// What a finished web run measured.
@@ -128,6 +132,7 @@ pub async fn run(config: WebConfig) -> Result<WebRun> {
     let stop_reason = tokio::select! {
         _ = tokio::time::sleep_until(deadline.into()) => StopReason::Duration,
         _ = shared.cancel.cancelled() => StopReason::RequestLimit,
+        _ = interrupted() => StopReason::Interrupted,
     };
     // The load present when the run stops also describes the drain second(s),
     // whose requests were sent under it; after the drain no user is left.
@@ -166,6 +171,14 @@ pub async fn run(config: WebConfig) -> Result<WebRun> {
         stats: shared.recorder.snapshot(),
         skipped: shared.skipped(),
     })
+}
+
+/// Resolves on Ctrl-C; never, if the signal handler cannot be installed (the run
+/// then still ends on its own limits).
+pub(crate) async fn interrupted() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// Records the active-user gauge once per second, mid-second so each sample lands

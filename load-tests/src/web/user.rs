@@ -290,7 +290,7 @@ impl VirtualUser {
 }
 
 /// Renders a JSON id (UUID string or integer) for use in a path.
-fn id_of(value: &Value) -> Option<String> {
+pub(super) fn id_of(value: &Value) -> Option<String> {
     match value {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),

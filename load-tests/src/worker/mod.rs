@@ -132,8 +132,8 @@ pub struct WorkerSummary {
     pub staging_s: f64,
     /// First enqueue until the end of watching.
     pub elapsed_s: f64,
-    /// Whether `--timeout` ended the run before every job finished.
-    pub timed_out: bool,
+    /// Why watching ended.
+    pub stop_reason: WorkerStop,
     /// Final counts.
     pub failed: u64,
     /// Jobs neither processed nor failed at the end.
@@ -156,14 +156,77 @@ pub async fn run_worker(args: &WorkerArgs) -> Result<PathBuf> {
     inject::check_local(&config, args.allow_remote)?;
     let clip = prepare_clip(&config, args).await?;
     let backends = Backends::connect(&config).await?;
+
+    let run_id = Utc::now().format("%Y%m%d%H%M%S%3f").to_string();
+    let owner = backends.create_owner(&run_id).await?;
+    let measured = inject_and_watch(&backends, owner, &clip, args).await;
+    // Clean up even after a failure halfway, so no run leaves gigabytes behind.
+    if !args.keep {
+        let removed = backends.clean_up(owner).await?;
+        println!("cleaned up {removed} injected videos and their files");
+    }
+    let run = measured?;
+
+    let counts = run.tracker.counts();
+    let summary = WorkerSummary {
+        label: args.label.clone(),
+        started_at: run.started_at,
+        jobs: args.jobs,
+        clip: clip.path.display().to_string(),
+        clip_bytes: clip.bytes,
+        clip_duration_s: clip.duration_secs,
+        worker_concurrency: args.worker_concurrency,
+        workers: args.workers,
+        staging_s: run.staging_s,
+        elapsed_s: run.elapsed_s,
+        stop_reason: run.stop_reason,
+        failed: counts.failed,
+        unfinished: counts.waiting + counts.processing,
+        max_queue_depth: run.rows.iter().map(|r| r.queue_depth).max().unwrap_or(0),
+        throughput: run.tracker.throughput(),
+        kept: args.keep,
+    };
     let name = match &args.label {
         Some(label) => format!("worker-{label}"),
         None => "worker".to_string(),
     };
-    let dir = report::create_run_dir(&args.results_dir, &name, Utc::now())?;
+    let dir = report::create_run_dir(&args.results_dir, &name, run.started_at)?;
+    report::write_csv(&dir.join(report::TIMESERIES_FILE), &run.rows)?;
+    report::write_summary(&dir, &Summary::Worker(Box::new(summary.clone())))?;
+    charts::worker_charts(&dir, &run.rows, charts::load_font())?;
+    print_summary(&summary);
+    println!("results: {}", dir.display());
+    Ok(dir)
+}
 
-    let run_id = Utc::now().format("%Y%m%d%H%M%S%3f").to_string();
-    let owner = backends.create_owner(&run_id).await?;
+/// Why watching ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkerStop {
+    /// Every job was processed or failed.
+    Done,
+    /// `--timeout` passed first.
+    Timeout,
+    /// Ctrl-C.
+    Interrupted,
+}
+
+/// What [`inject_and_watch`] measured.
+struct Measured {
+    started_at: DateTime<Utc>,
+    staging_s: f64,
+    elapsed_s: f64,
+    stop_reason: WorkerStop,
+    tracker: Tracker,
+    rows: Vec<QueueRow>,
+}
+
+async fn inject_and_watch(
+    backends: &Backends,
+    owner: i64,
+    clip: &Clip,
+    args: &WorkerArgs,
+) -> Result<Measured> {
     println!(
         "staging {} copies of {} ({} bytes)…",
         args.jobs,
@@ -173,7 +236,7 @@ pub async fn run_worker(args: &WorkerArgs) -> Result<PathBuf> {
     let staging = Instant::now();
     let mut jobs = Vec::with_capacity(args.jobs as usize);
     for n in 1..=args.jobs {
-        jobs.push(backends.stage(owner, &clip, n).await?);
+        jobs.push(backends.stage(owner, clip, n).await?);
     }
     let staging_s = staging.elapsed().as_secs_f64();
 
@@ -194,49 +257,22 @@ pub async fn run_worker(args: &WorkerArgs) -> Result<PathBuf> {
         jobs.len(),
         args.timeout
     );
-
-    let rows = watch(
-        &backends,
+    let watch = Watch {
+        backends,
         owner,
-        &mut tracker,
         start,
         started_at,
-        args.timeout,
-    )
-    .await;
-    let elapsed_s = start.elapsed().as_secs_f64();
-    let kept = args.keep;
-    if !kept {
-        let removed = backends.clean_up(owner).await?;
-        println!("cleaned up {removed} injected videos and their files");
-    }
-    let rows = rows?;
-
-    let counts = tracker.counts();
-    let summary = WorkerSummary {
-        label: args.label.clone(),
-        started_at,
-        jobs: args.jobs,
-        clip: clip.path.display().to_string(),
-        clip_bytes: clip.bytes,
-        clip_duration_s: clip.duration_secs,
-        worker_concurrency: args.worker_concurrency,
-        workers: args.workers,
-        staging_s,
-        elapsed_s,
-        timed_out: !tracker.all_done(),
-        failed: counts.failed,
-        unfinished: counts.waiting + counts.processing,
-        max_queue_depth: rows.iter().map(|r| r.queue_depth).max().unwrap_or(0),
-        throughput: tracker.throughput(),
-        kept,
+        timeout: args.timeout,
     };
-    report::write_csv(&dir.join(report::TIMESERIES_FILE), &rows)?;
-    report::write_summary(&dir, &Summary::Worker(Box::new(summary.clone())))?;
-    charts::worker_charts(&dir, &rows, charts::load_font())?;
-    print_summary(&summary);
-    println!("results: {}", dir.display());
-    Ok(dir)
+    let (rows, stop_reason) = watch.run(&mut tracker).await?;
+    Ok(Measured {
+        started_at,
+        staging_s,
+        elapsed_s: start.elapsed().as_secs_f64(),
+        stop_reason,
+        tracker,
+        rows,
+    })
 }
 
 async fn prepare_clip(config: &Config, args: &WorkerArgs) -> Result<Clip> {
@@ -259,25 +295,80 @@ async fn prepare_clip(config: &Config, args: &WorkerArgs) -> Result<Clip> {
     Clip::probe(config, &path).await
 }
 
-/// Polls job states every [`POLL`] and the queue depth every second until every job
-/// finished or `timeout` passed; returns one row per second.
-async fn watch(
-    backends: &Backends,
+/// The polling loop of a worker run.
+struct Watch<'a> {
+    backends: &'a Backends,
     owner: i64,
-    tracker: &mut Tracker,
     start: Instant,
     started_at: DateTime<Utc>,
     timeout: Duration,
-) -> Result<Vec<QueueRow>> {
-    let mut rows = Vec::new();
-    let mut tick = tokio::time::interval(POLL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
-        tick.tick().await;
-        let now_s = start.elapsed().as_secs_f64();
-        let states = backends.states(owner).await?;
+}
+
+impl Watch<'_> {
+    /// Polls job states every [`POLL`] and the queue depth every second until every
+    /// job finished, `timeout` passed or Ctrl-C; returns one row per second.
+    async fn run(&self, tracker: &mut Tracker) -> Result<(Vec<QueueRow>, WorkerStop)> {
+        let mut rows: Vec<QueueRow> = Vec::new();
+        let mut tick = tokio::time::interval(POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let interrupted = crate::web::interrupted();
+        tokio::pin!(interrupted);
+        loop {
+            let ctrl_c = tokio::select! {
+                _ = tick.tick() => false,
+                _ = &mut interrupted => true,
+            };
+            let now_s = self.start.elapsed().as_secs_f64();
+            self.poll(tracker, now_s).await?;
+
+            let stop = if ctrl_c {
+                Some(WorkerStop::Interrupted)
+            } else if tracker.all_done() {
+                Some(WorkerStop::Done)
+            } else if self.start.elapsed() >= self.timeout {
+                Some(WorkerStop::Timeout)
+            } else {
+                None
+            };
+            let second = now_s as u64;
+            // One row per second; the final poll replaces its second's row.
+            if stop.is_some() || rows.last().is_none_or(|r| r.second < second) {
+                let depth = self
+                    .backends
+                    .queue
+                    .depth()
+                    .await
+                    .context("reading the queue depth")?;
+                let c = tracker.counts();
+                if rows.last().is_some_and(|r| r.second == second) {
+                    rows.pop();
+                }
+                rows.push(QueueRow {
+                    second,
+                    queue_depth: depth,
+                    waiting: c.waiting,
+                    processing: c.processing,
+                    processed: c.processed,
+                    failed: c.failed,
+                });
+                if second.is_multiple_of(10) || stop.is_some() {
+                    println!(
+                        "{second:>5} s  queue {depth:>4}  waiting {:>4}  processing {:>3}  processed {:>4}  failed {:>3}",
+                        c.waiting, c.processing, c.processed, c.failed
+                    );
+                }
+            }
+            if let Some(stop) = stop {
+                return Ok((rows, stop));
+            }
+        }
+    }
+
+    /// Reads the injected rows once and feeds their states to the tracker.
+    async fn poll(&self, tracker: &mut Tracker, now_s: f64) -> Result<()> {
+        let states = self.backends.states(self.owner).await?;
         for (id, state, processed_at) in &states {
-            let finished_s = processed_at.map(|t| (t - started_at).as_seconds_f64());
+            let finished_s = processed_at.map(|t| (t - self.started_at).as_seconds_f64());
             tracker.observe(*id, *state, now_s, finished_s);
         }
         // A row that vanished was deleted under us; count it as gone, not pending.
@@ -288,38 +379,7 @@ async fn watch(
         for id in missing {
             tracker.observe(id, JobState::Gone, now_s, None);
         }
-
-        let done = tracker.all_done() || start.elapsed() >= timeout;
-        let second = now_s as u64;
-        if done || rows.last().is_none_or(|r: &QueueRow| r.second < second) {
-            let depth = backends
-                .queue
-                .depth()
-                .await
-                .context("reading the queue depth")?;
-            let c = tracker.counts();
-            let row = QueueRow {
-                second,
-                queue_depth: depth,
-                waiting: c.waiting,
-                processing: c.processing,
-                processed: c.processed,
-                failed: c.failed,
-            };
-            if rows.last().is_some_and(|r: &QueueRow| r.second == second) {
-                rows.pop();
-            }
-            rows.push(row);
-            if second.is_multiple_of(10) || done {
-                println!(
-                    "{second:>5} s  queue {depth:>4}  waiting {:>4}  processing {:>3}  processed {:>4}  failed {:>3}",
-                    c.waiting, c.processing, c.processed, c.failed
-                );
-            }
-        }
-        if done {
-            return Ok(rows);
-        }
+        Ok(())
     }
 }
 
@@ -332,7 +392,11 @@ fn print_summary(s: &WorkerSummary) {
         t.processed,
         s.failed,
         s.unfinished,
-        if s.timed_out { " (timed out)" } else { "" }
+        match s.stop_reason {
+            WorkerStop::Done => "",
+            WorkerStop::Timeout => " (timed out)",
+            WorkerStop::Interrupted => " (interrupted)",
+        }
     );
     println!(
         "videos/min {}  mean service {} s (p50 {}, p95 {}, max {})  mean turnaround {} s  parallelism {}  max queue {}",

@@ -44,6 +44,7 @@
 //! | `WORKER_BACKOFF_SECS` | first retry delay, doubled each attempt [`5`] |
 //! | `RECONCILE_INTERVAL_SECS`, `RECONCILE_STALE_SECS` | recovery sweep period and staleness [`30`, `300`] |
 //! | `SHUTDOWN_GRACE_SECS` | time a stopping worker gives in-flight jobs [`60`] |
+//! | `WORKER_METRICS_ADDR` | where the worker serves `/metrics`, or `off` [`127.0.0.1:9100`] |
 //! | `CACHE_TTL_MS` | in-process cache lifetime of public lists and rankings [`1000`] |
 //! | `LOG_FORMAT` | `json` or `pretty` [`pretty`] |
 
@@ -234,6 +235,8 @@ pub struct WorkerConfig {
     pub stale_after: Duration,
     /// Time a stopping worker gives in-flight jobs.
     pub shutdown_grace: Duration,
+    /// Where the worker serves `/metrics` (`None`: not served).
+    pub metrics_addr: Option<String>,
 }
 
 /// Caching of public reads.
@@ -313,10 +316,13 @@ where
 {
     match src.get(name) {
         None => Ok(default),
-        Some(raw) => raw.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
-            name: name.to_owned(),
-            reason: e.to_string(),
-        }),
+        Some(raw) => raw
+            .trim()
+            .parse()
+            .map_err(|e: T::Err| ConfigError::Invalid {
+                name: name.to_owned(),
+                reason: e.to_string(),
+            }),
     }
 }
 
@@ -375,15 +381,24 @@ impl Config {
             }
         };
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let url_signing_key = src.get("URL_SIGNING_KEY").unwrap_or_else(|| jwt_secret.clone());
+        let url_signing_key = src
+            .get("URL_SIGNING_KEY")
+            .unwrap_or_else(|| jwt_secret.clone());
         Ok(Self {
             http: HttpConfig {
                 host: string(src, "HOST", "0.0.0.0"),
                 port: parse(src, "PORT", 8000)?,
-                public_base_url: src.get("PUBLIC_BASE_URL").map(|u| u.trim_end_matches('/').to_owned()),
+                public_base_url: src
+                    .get("PUBLIC_BASE_URL")
+                    .map(|u| u.trim_end_matches('/').to_owned()),
             },
             database: DatabaseConfig {
-                url: string(src, "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/skillreel").into(),
+                url: string(
+                    src,
+                    "DATABASE_URL",
+                    "postgres://postgres@127.0.0.1:5432/skillreel",
+                )
+                .into(),
                 max_connections: parse(src, "DATABASE_MAX_CONNECTIONS", 16)?,
             },
             redis: RedisConfig {
@@ -431,7 +446,9 @@ impl Config {
                 max_output_secs: parse(src, "MEDIA_MAX_SECS", 30.0)?,
                 probe_timeout: secs(src, "PROBE_TIMEOUT_SECS", 20)?,
                 job_timeout: secs(src, "JOB_TIMEOUT_SECS", 900)?,
-                temp_dir: src.get("TEMP_DIR").map_or_else(std::env::temp_dir, Into::into),
+                temp_dir: src
+                    .get("TEMP_DIR")
+                    .map_or_else(std::env::temp_dir, Into::into),
             },
             worker: WorkerConfig {
                 name: src.get("WORKER_NAME").unwrap_or_else(default_worker_name),
@@ -441,6 +458,10 @@ impl Config {
                 reconcile_interval: secs(src, "RECONCILE_INTERVAL_SECS", 30)?,
                 stale_after: secs(src, "RECONCILE_STALE_SECS", 300)?,
                 shutdown_grace: secs(src, "SHUTDOWN_GRACE_SECS", 60)?,
+                metrics_addr: match string(src, "WORKER_METRICS_ADDR", "127.0.0.1:9100").as_str() {
+                    "off" => None,
+                    addr => Some(addr.to_owned()),
+                },
             },
             cache: CacheConfig {
                 local_ttl: Duration::from_millis(parse(src, "CACHE_TTL_MS", 1000)?),
@@ -459,8 +480,10 @@ mod tests {
     use super::*;
 
     fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         Config::from_source(&move |k: &str| map.get(k).cloned())
     }
 
@@ -478,9 +501,16 @@ mod tests {
 
     #[test]
     fn endpoint_override_turns_on_path_style() {
-        let c = from(&[("STORAGE_BACKEND", "s3"), ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")]).unwrap();
+        let c = from(&[
+            ("STORAGE_BACKEND", "s3"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+        ])
+        .unwrap();
         assert_eq!(c.storage.backend, StorageBackend::S3);
-        assert_eq!(c.storage.endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
+        assert_eq!(
+            c.storage.endpoint_url.as_deref(),
+            Some("http://127.0.0.1:5000")
+        );
         assert!(c.storage.force_path_style);
     }
 
@@ -489,7 +519,10 @@ mod tests {
         let err = from(&[("PORT", "eighty")]).unwrap_err().to_string();
         assert!(err.contains("PORT"), "{err}");
         let err = from(&[("STORAGE_BACKEND", "ftp")]).unwrap_err().to_string();
-        assert!(err.contains("STORAGE_BACKEND") && err.contains("ftp"), "{err}");
+        assert!(
+            err.contains("STORAGE_BACKEND") && err.contains("ftp"),
+            "{err}"
+        );
     }
 
     #[test]

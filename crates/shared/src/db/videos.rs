@@ -98,9 +98,12 @@ pub struct NewVideo {
 
 /// Records an upload in state `uploaded`.
 pub async fn insert(db: impl PgExecutor<'_>, new: &NewVideo) -> Result<Video, sqlx::Error> {
-    sqlx::query_as(concat!("INSERT INTO videos (owner_id, title, task_id, original_key, size_bytes,
+    sqlx::query_as(concat!(
+        "INSERT INTO videos (owner_id, title, task_id, original_key, size_bytes,
                              source_duration_secs, source_width, source_height)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ", columns!(), ""
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ",
+        columns!(),
+        ""
     ))
     .bind(new.owner_id)
     .bind(&new.title)
@@ -123,8 +126,14 @@ pub async fn find(db: impl PgExecutor<'_>, id: i64) -> Result<Option<Video>, sql
 }
 
 /// A player's videos, newest first.
-pub async fn list_by_owner(db: impl PgExecutor<'_>, owner_id: i64) -> Result<Vec<Video>, sqlx::Error> {
-    sqlx::query_as(concat!("SELECT ", columns!(), " FROM videos WHERE owner_id = $1 ORDER BY uploaded_at DESC, id DESC"
+pub async fn list_by_owner(
+    db: impl PgExecutor<'_>,
+    owner_id: i64,
+) -> Result<Vec<Video>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM videos WHERE owner_id = $1 ORDER BY uploaded_at DESC, id DESC"
     ))
     .bind(owner_id)
     .fetch_all(db)
@@ -133,8 +142,11 @@ pub async fn list_by_owner(db: impl PgExecutor<'_>, owner_id: i64) -> Result<Vec
 
 /// Publishes a processed video; `None` when it is not in state `processed`.
 pub async fn publish(db: impl PgExecutor<'_>, id: i64) -> Result<Option<Video>, sqlx::Error> {
-    sqlx::query_as(concat!("UPDATE videos SET status = 'public', published_at = now(), updated_at = now()
-          WHERE id = $1 AND status = 'processed' RETURNING ", columns!(), ""
+    sqlx::query_as(concat!(
+        "UPDATE videos SET status = 'public', published_at = now(), updated_at = now()
+          WHERE id = $1 AND status = 'processed' RETURNING ",
+        columns!(),
+        ""
     ))
     .bind(id)
     .fetch_optional(db)
@@ -142,8 +154,14 @@ pub async fn publish(db: impl PgExecutor<'_>, id: i64) -> Result<Option<Video>, 
 }
 
 /// Deletes a video that is not public; `None` when it is public (or gone).
-pub async fn delete_unpublished(db: impl PgExecutor<'_>, id: i64) -> Result<Option<Video>, sqlx::Error> {
-    sqlx::query_as(concat!("DELETE FROM videos WHERE id = $1 AND status <> 'public' RETURNING ", columns!(), ""
+pub async fn delete_unpublished(
+    db: impl PgExecutor<'_>,
+    id: i64,
+) -> Result<Option<Video>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "DELETE FROM videos WHERE id = $1 AND status <> 'public' RETURNING ",
+        columns!(),
+        ""
     ))
     .bind(id)
     .fetch_optional(db)
@@ -208,7 +226,8 @@ pub async fn claim(
     worker: &str,
     stale_after: Duration,
 ) -> Result<Option<Video>, sqlx::Error> {
-    sqlx::query_as(concat!("UPDATE videos
+    sqlx::query_as(concat!(
+        "UPDATE videos
             SET status = 'processing', attempts = attempts + 1, claimed_by = $2,
                 heartbeat_at = now(), progress = 0, updated_at = now()
           WHERE id = $1
@@ -216,7 +235,9 @@ pub async fn claim(
                  OR (status = 'processing'
                      AND (claimed_by = $2 OR heartbeat_at IS NULL
                           OR heartbeat_at < now() - make_interval(secs => $3))))
-          RETURNING ", columns!(), ""
+          RETURNING ",
+        columns!(),
+        ""
     ))
     .bind(id)
     .bind(worker)

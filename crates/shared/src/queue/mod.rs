@@ -60,7 +60,12 @@ impl JobQueue {
         let active_list = config.active_jobs_list();
         let scheduled_set = config.scheduled_jobs_set();
         let storage = RedisStorage::new(conn.clone()).with_config(config);
-        Self { storage, conn, active_list, scheduled_set }
+        Self {
+            storage,
+            conn,
+            active_list,
+            scheduled_set,
+        }
     }
 
     /// The apalis storage, for building a worker on the same queue.
@@ -71,14 +76,24 @@ impl JobQueue {
     /// Enqueues a job to run now.
     pub async fn enqueue(&self, job: ProcessVideo) -> Result<(), QueueError> {
         let mut storage = self.storage.clone();
-        storage.push(job).await.map_err(|e| QueueError(e.to_string()))
+        storage
+            .push(job)
+            .await
+            .map_err(|e| QueueError(e.to_string()))
     }
 
     /// Enqueues a job to run after `delay` (retry backoff).
-    pub async fn enqueue_after(&self, job: ProcessVideo, delay: Duration) -> Result<(), QueueError> {
+    pub async fn enqueue_after(
+        &self,
+        job: ProcessVideo,
+        delay: Duration,
+    ) -> Result<(), QueueError> {
         let mut storage = self.storage.clone();
         let task = TaskBuilder::new(job).run_after(delay).build();
-        storage.push_task(task).await.map_err(|e| QueueError(e.to_string()))
+        storage
+            .push_task(task)
+            .await
+            .map_err(|e| QueueError(e.to_string()))
     }
 
     /// Jobs waiting to run: ready plus scheduled (backoff).

@@ -143,8 +143,11 @@ impl ObjectStore for LocalStore {
 
     async fn get_to_file(&self, key: &str, dest: &Path) -> Result<(), StorageError> {
         let src = self.path_of(key)?;
-        if !tokio::fs::try_exists(&src).await? {
-            return Err(StorageError::NotFound(key.to_owned()));
+        match tokio::fs::metadata(&src).await {
+            Ok(meta) if meta.is_file() => {}
+            Ok(_) => return Err(StorageError::NotFound(key.to_owned())),
+            Err(e) if is_absent(&e) => return Err(StorageError::NotFound(key.to_owned())),
+            Err(e) => return Err(e.into()),
         }
         if let Err(e) = tokio::fs::copy(&src, dest).await {
             // Never leave a truncated copy for the caller to mistake for the object.
@@ -163,7 +166,8 @@ impl ObjectStore for LocalStore {
 
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
         match tokio::fs::remove_file(self.path_of(key)?).await {
-            Err(e) if e.kind() != ErrorKind::NotFound => Err(e.into()),
+            // Like S3: a key naming a directory, or under a file, is no object.
+            Err(e) if !is_absent(&e) && e.kind() != ErrorKind::IsADirectory => Err(e.into()),
             _ => Ok(()),
         }
     }
@@ -171,7 +175,7 @@ impl ObjectStore for LocalStore {
     async fn exists(&self, key: &str) -> Result<bool, StorageError> {
         match tokio::fs::metadata(self.path_of(key)?).await {
             Ok(meta) => Ok(meta.is_file()),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) if is_absent(&e) => Ok(false),
             Err(e) => Err(e.into()),
         }
     }
@@ -189,9 +193,7 @@ impl ObjectStore for LocalStore {
         while let Some((dir, dir_key)) = pending.pop() {
             let mut entries = match tokio::fs::read_dir(&dir).await {
                 Ok(entries) => entries,
-                Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
-                    continue;
-                }
+                Err(e) if is_absent(&e) => continue,
                 Err(e) => return Err(e.into()),
             };
             while let Some(entry) = entries.next_entry().await? {
@@ -230,6 +232,11 @@ impl ObjectStore for LocalStore {
         tokio::fs::remove_file(&probe).await?;
         Ok(())
     }
+}
+
+/// The path does not exist, possibly because one of its parents is a file.
+fn is_absent(err: &std::io::Error) -> bool {
+    matches!(err.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory)
 }
 
 fn unix_now() -> u64 {

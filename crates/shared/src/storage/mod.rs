@@ -56,7 +56,12 @@ pub enum PlayableUrl {
 #[async_trait]
 pub trait ObjectStore: Send + Sync + 'static {
     /// Stores the file at `path` under `key`, streaming it (never read whole into memory).
-    async fn put_file(&self, key: &str, path: &Path, content_type: &str) -> Result<(), StorageError>;
+    async fn put_file(
+        &self,
+        key: &str,
+        path: &Path,
+        content_type: &str,
+    ) -> Result<(), StorageError>;
     /// Downloads `key` into the file `dest`, streaming.
     async fn get_to_file(&self, key: &str, dest: &Path) -> Result<(), StorageError>;
     /// Deletes `key`; deleting a missing object is not an error.
@@ -87,8 +92,14 @@ pub fn validate_key(key: &str) -> Result<(), StorageError> {
     let bad = key.is_empty()
         || key.starts_with('/')
         || key.contains('\\')
-        || key.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..");
-    if bad { Err(StorageError::InvalidKey(key.to_owned())) } else { Ok(()) }
+        || key
+            .split('/')
+            .any(|seg| seg.is_empty() || seg == "." || seg == "..");
+    if bad {
+        Err(StorageError::InvalidKey(key.to_owned()))
+    } else {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -97,7 +108,15 @@ mod tests {
 
     #[test]
     fn keys_that_escape_are_rejected() {
-        for bad in ["", "/etc/passwd", "uploaded/../x", "a//b", "./a", "a\\b", "uploaded/"] {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "uploaded/../x",
+            "a//b",
+            "./a",
+            "a\\b",
+            "uploaded/",
+        ] {
             assert!(validate_key(bad).is_err(), "{bad:?} should be rejected");
         }
         assert!(validate_key("uploaded/0190-abc.mp4").is_ok());

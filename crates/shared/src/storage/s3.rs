@@ -14,8 +14,8 @@ use async_trait::async_trait;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_s3::{
     Client,
-    config::{RequestChecksumCalculation, ResponseChecksumValidation},
-    error::{DisplayErrorContext, SdkError},
+    config::{RequestChecksumCalculation, ResponseChecksumValidation, http::HttpResponse},
+    error::{DisplayErrorContext, ProvideErrorMetadata, SdkError},
     presigning::PresigningConfig,
     primitives::{ByteStream, Length},
     types::{CompletedMultipartUpload, CompletedPart},
@@ -79,15 +79,14 @@ impl S3Store {
         &self.bucket
     }
 
-    fn backend<E, R>(&self, op: &str, key: &str, err: SdkError<E, R>) -> StorageError
+    fn backend<E>(&self, op: &str, key: &str, err: SdkError<E, HttpResponse>) -> StorageError
     where
-        E: std::error::Error + 'static,
-        R: std::fmt::Debug,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
     {
         StorageError::Backend(format!(
             "S3 {op} s3://{}/{key}: {}",
             self.bucket,
-            DisplayErrorContext(&err)
+            describe(&err)
         ))
     }
 
@@ -149,7 +148,7 @@ impl S3Store {
             {
                 tracing::warn!(
                     storage.key = key,
-                    error = %DisplayErrorContext(&abort),
+                    error = %describe(&abort),
                     "could not abort a failed multipart upload"
                 );
             }
@@ -365,6 +364,27 @@ impl ObjectStore for S3Store {
                 _ => self.backend("HeadBucket", "", e),
             })?;
         Ok(())
+    }
+}
+
+/// A one-line account of an SDK error. A service error shows S3's code, message
+/// and HTTP status (the full context would dump the raw response into the log);
+/// anything else (connection refused, timeout) shows the whole cause chain.
+fn describe<E>(err: &SdkError<E, HttpResponse>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match err {
+        SdkError::ServiceError(ctx) => {
+            let e = ctx.err();
+            format!(
+                "{}: {} (HTTP {})",
+                e.code().unwrap_or("no error code"),
+                e.message().unwrap_or("no message"),
+                ctx.raw().status().as_u16()
+            )
+        }
+        other => DisplayErrorContext(other).to_string(),
     }
 }
 

@@ -74,21 +74,30 @@ pub async fn signup(
         return Err(ApiError::Validation(errors));
     }
     if req.password1 != req.password2 {
-        return Err(ApiError::BadRequest("password-mismatch", "Passwords do not match".into()));
+        return Err(ApiError::BadRequest(
+            "password-mismatch",
+            "Passwords do not match".into(),
+        ));
     }
     // Cheap pre-check so a taken e-mail does not cost a bcrypt hash; the unique index
     // below is what actually guarantees uniqueness under concurrent sign-ups.
     if db::players::email_taken(&state.db, &new.email).await? {
         return Err(ApiError::BadRequest("email-taken", EMAIL_TAKEN.into()));
     }
-    let hash = state.hasher.hash(req.password1).await.map_err(ApiError::internal)?;
-    let player = db::players::insert(&state.db, &new, &hash).await.map_err(|e| {
-        if db::is_unique_violation(&e, EMAIL_UNIQUE) {
-            ApiError::BadRequest("email-taken", EMAIL_TAKEN.into())
-        } else {
-            e.into()
-        }
-    })?;
+    let hash = state
+        .hasher
+        .hash(req.password1)
+        .await
+        .map_err(ApiError::internal)?;
+    let player = db::players::insert(&state.db, &new, &hash)
+        .await
+        .map_err(|e| {
+            if db::is_unique_violation(&e, EMAIL_UNIQUE) {
+                ApiError::BadRequest("email-taken", EMAIL_TAKEN.into())
+            } else {
+                e.into()
+            }
+        })?;
     Ok((
         StatusCode::CREATED,
         JsonResponse(PlayerResponse {
@@ -137,8 +146,14 @@ pub async fn login(
         None => (None, None),
     };
     // Unknown e-mails are verified against a dummy hash: same time, same message.
-    let ok = state.hasher.verify(req.password, hash).await.map_err(ApiError::internal)?;
-    let id = id.filter(|_| ok).ok_or_else(|| ApiError::Unauthorized("Invalid email or password".into()))?;
+    let ok = state
+        .hasher
+        .verify(req.password, hash)
+        .await
+        .map_err(ApiError::internal)?;
+    let id = id
+        .filter(|_| ok)
+        .ok_or_else(|| ApiError::Unauthorized("Invalid email or password".into()))?;
     let access_token = state.tokens.issue(id).map_err(ApiError::internal)?;
     Ok(JsonResponse(TokenResponse {
         access_token,

@@ -20,7 +20,10 @@ pub struct Healthcheck {
 /// Service banner; `200` while the process serves requests.
 #[utoipa::path(get, path = "/", tag = "health", responses((status = 200, body = Healthcheck)))]
 pub async fn root() -> Json<Healthcheck> {
-    Json(Healthcheck { message: "Healthcheck OK", version: env!("CARGO_PKG_VERSION") })
+    Json(Healthcheck {
+        message: "Healthcheck OK",
+        version: env!("CARGO_PKG_VERSION"),
+    })
 }
 
 /// Liveness: `200` while the process runs.
@@ -43,7 +46,9 @@ pub struct Checks {
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 async fn within<F: Future<Output = bool>>(f: F) -> bool {
-    tokio::time::timeout(CHECK_TIMEOUT, f).await.unwrap_or(false)
+    tokio::time::timeout(CHECK_TIMEOUT, f)
+        .await
+        .unwrap_or(false)
 }
 
 /// Readiness: `200` when PostgreSQL, Redis and storage answer, else `503` naming what is down.
@@ -53,17 +58,33 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     let mut redis = state.redis.clone();
     let (postgres, redis, storage) = tokio::join!(
         within(async { sqlx::query("SELECT 1").execute(&state.db).await.is_ok() }),
-        within(async { redis::cmd("PING").query_async::<String>(&mut redis).await.is_ok() }),
+        within(async {
+            redis::cmd("PING")
+                .query_async::<String>(&mut redis)
+                .await
+                .is_ok()
+        }),
         within(async { state.storage.health().await.is_ok() }),
     );
-    let checks = Checks { postgres, redis, storage };
-    let down: Vec<&str> = [("postgres", postgres), ("redis", redis), ("storage", storage)]
-        .into_iter()
-        .filter(|(_, ok)| !ok)
-        .map(|(name, _)| name)
-        .collect();
+    let checks = Checks {
+        postgres,
+        redis,
+        storage,
+    };
+    let down: Vec<&str> = [
+        ("postgres", postgres),
+        ("redis", redis),
+        ("storage", storage),
+    ]
+    .into_iter()
+    .filter(|(_, ok)| !ok)
+    .map(|(name, _)| name)
+    .collect();
     if down.is_empty() {
-        (StatusCode::OK, Json(serde_json::json!({"status": "ready", "checks": checks})))
+        (
+            StatusCode::OK,
+            Json(serde_json::json!({"status": "ready", "checks": checks})),
+        )
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -74,4 +95,15 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
             })),
         )
     }
+}
+
+/// Prometheus metrics: requests by route and status, latency histogram, in-flight requests.
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
 }

@@ -32,9 +32,13 @@ pub async fn serve(
         .as_ref()
         .ok_or_else(|| ApiError::NotFound("Not found".into()))?;
     if !store.verify(&key, signature.expires, &signature.sig) {
-        return Err(ApiError::Forbidden("This media link is invalid or has expired".into()));
+        return Err(ApiError::Forbidden(
+            "This media link is invalid or has expired".into(),
+        ));
     }
-    let path = store.path_of(&key).map_err(|_| ApiError::NotFound("Not found".into()))?;
+    let path = store
+        .path_of(&key)
+        .map_err(|_| ApiError::NotFound("Not found".into()))?;
     if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
         return Err(ApiError::NotFound("Media not found".into()));
     }

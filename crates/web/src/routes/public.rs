@@ -55,12 +55,12 @@ pub struct RankingsQuery {
 
 fn filter(name: &'static str, value: Option<String>) -> ApiResult<Option<String>> {
     match value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
-        Some(v) if v.chars().count() > MAX_FILTER_CHARS => Err(ApiError::Validation(vec![
-            domain::FieldError {
+        Some(v) if v.chars().count() > MAX_FILTER_CHARS => {
+            Err(ApiError::Validation(vec![domain::FieldError {
                 field: name,
                 message: format!("{name} must be at most {MAX_FILTER_CHARS} characters"),
-            },
-        ])),
+            }]))
+        }
         other => Ok(other),
     }
 }
@@ -110,7 +110,8 @@ pub async fn videos(
     let body = state
         .cache
         .get_or_load(Namespace::PublicVideos, &key, || async {
-            let rows = db::videos::list_public(&state.db, page, city.as_deref(), text.as_deref()).await?;
+            let rows =
+                db::videos::list_public(&state.db, page, city.as_deref(), text.as_deref()).await?;
             let mut out = Vec::with_capacity(rows.len());
             for r in rows {
                 out.push(PublicVideo {
@@ -124,7 +125,9 @@ pub async fn videos(
                     votes: i64::from(r.votes_count),
                 });
             }
-            serde_json::to_vec(&out).map(Bytes::from).map_err(ApiError::internal)
+            serde_json::to_vec(&out)
+                .map(Bytes::from)
+                .map_err(ApiError::internal)
         })
         .await?;
     Ok(json_bytes(body))
@@ -154,13 +157,17 @@ pub async fn vote(
         VoteOutcome::Registered => {
             state.cache.invalidate(Namespace::Rankings).await;
             state.cache.invalidate(Namespace::PublicVideos).await;
-            Ok(JsonResponse(VoteResponse { message: "Vote successfully registered" }))
+            Ok(JsonResponse(VoteResponse {
+                message: "Vote successfully registered",
+            }))
         }
         VoteOutcome::AlreadyVoted => Err(ApiError::BadRequest(
             "already-voted",
             "You have already voted for this video".into(),
         )),
-        VoteOutcome::OwnVideo => Err(ApiError::Forbidden("You cannot vote for your own video".into())),
+        VoteOutcome::OwnVideo => Err(ApiError::Forbidden(
+            "You cannot vote for your own video".into(),
+        )),
         VoteOutcome::NotFound => Err(ApiError::NotFound("Video not found".into())),
     }
 }
@@ -207,7 +214,9 @@ pub async fn rankings(
                     votes: r.votes,
                 })
                 .collect();
-            serde_json::to_vec(&out).map(Bytes::from).map_err(ApiError::internal)
+            serde_json::to_vec(&out)
+                .map(Bytes::from)
+                .map_err(ApiError::internal)
         })
         .await?;
     Ok(json_bytes(body))

@@ -28,7 +28,11 @@ struct Asset {
 
 macro_rules! asset {
     ($path:literal, $ct:expr) => {
-        Asset { path: $path, content_type: $ct, body: include_bytes!(concat!("../../ui/", $path)) }
+        Asset {
+            path: $path,
+            content_type: $ct,
+            body: include_bytes!(concat!("../../ui/", $path)),
+        }
     };
 }
 
@@ -75,13 +79,22 @@ fn respond(index: usize, headers: &HeaderMap) -> Response {
     let etag = &etags()[index];
     let mut out = HeaderMap::new();
     out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    out.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    out.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     if let Ok(value) = HeaderValue::from_str(etag) {
         out.insert(header::ETAG, value);
     }
     if asset.content_type.starts_with("text/html") {
-        out.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
-        out.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+        out.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        );
+        out.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        );
     }
     let fresh = headers
         .get(header::IF_NONE_MATCH)
@@ -90,7 +103,10 @@ fn respond(index: usize, headers: &HeaderMap) -> Response {
     if fresh {
         return (StatusCode::NOT_MODIFIED, out).into_response();
     }
-    out.insert(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
+    out.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(asset.content_type),
+    );
     (out, asset.body).into_response()
 }
 

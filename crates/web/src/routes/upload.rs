@@ -62,7 +62,10 @@ struct Spooled {
 fn too_large(limit: u64) -> ApiError {
     ApiError::BadRequest(
         "file-too-large",
-        format!("The file exceeds the {} MB upload limit", limit / (1024 * 1024)),
+        format!(
+            "The file exceeds the {} MB upload limit",
+            limit / (1024 * 1024)
+        ),
     )
 }
 
@@ -70,7 +73,10 @@ fn multipart_error(e: &MultipartError, limit: u64) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         too_large(limit)
     } else {
-        ApiError::BadRequest("bad-multipart", format!("could not read the upload: {}", e.body_text()))
+        ApiError::BadRequest(
+            "bad-multipart",
+            format!("could not read the upload: {}", e.body_text()),
+        )
     }
 }
 
@@ -90,7 +96,11 @@ pub async fn upload(
     let limit = state.config.upload.max_bytes;
     let mut title: Option<String> = None;
     let mut spooled: Option<Spooled> = None;
-    while let Some(mut field) = form.next_field().await.map_err(|e| multipart_error(&e, limit))? {
+    while let Some(mut field) = form
+        .next_field()
+        .await
+        .map_err(|e| multipart_error(&e, limit))?
+    {
         match field.name() {
             Some("title") => {
                 let text = field.text().await.map_err(|e| multipart_error(&e, limit))?;
@@ -106,7 +116,11 @@ pub async fn upload(
                 let mut file = tokio::fs::File::from_std(std_file);
                 let mut head = Vec::with_capacity(HEAD_BYTES);
                 let mut size = 0u64;
-                while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(&e, limit))? {
+                while let Some(chunk) = field
+                    .chunk()
+                    .await
+                    .map_err(|e| multipart_error(&e, limit))?
+                {
                     size += chunk.len() as u64;
                     if size > limit {
                         return Err(too_large(limit));
@@ -115,27 +129,49 @@ pub async fn upload(
                         let take = (HEAD_BYTES - head.len()).min(chunk.len());
                         head.extend_from_slice(&chunk[..take]);
                         // Refuse a non-MP4 as soon as its header is known, before reading the rest.
-                        if head.len() >= 12 && !skillreel_shared::media::sniff::looks_like_mp4(&head) {
-                            return Err(ApiError::BadRequest("not-mp4", Rejection::NotMp4.to_string()));
+                        if head.len() >= 12
+                            && !skillreel_shared::media::sniff::looks_like_mp4(&head)
+                        {
+                            return Err(ApiError::BadRequest(
+                                "not-mp4",
+                                Rejection::NotMp4.to_string(),
+                            ));
                         }
                     }
                     file.write_all(&chunk).await.map_err(ApiError::internal)?;
                 }
                 file.flush().await.map_err(ApiError::internal)?;
-                spooled = Some(Spooled { file: path, head, size });
+                spooled = Some(Spooled {
+                    file: path,
+                    head,
+                    size,
+                });
             }
             // Unknown fields are drained and ignored.
-            _ => while field.chunk().await.map_err(|e| multipart_error(&e, limit))?.is_some() {},
+            _ => {
+                while field
+                    .chunk()
+                    .await
+                    .map_err(|e| multipart_error(&e, limit))?
+                    .is_some()
+                {}
+            }
         }
     }
 
     let mut missing = Vec::new();
     if spooled.is_none() {
-        missing.push(FieldError { field: "video_file", message: "video_file is required".into() });
+        missing.push(FieldError {
+            field: "video_file",
+            message: "video_file is required".into(),
+        });
     }
     let title = title.map(|t| t.trim().to_owned()).unwrap_or_default();
     if title.is_empty() {
-        missing.push(FieldError { field: "title", message: "title is required".into() });
+        missing.push(FieldError {
+            field: "title",
+            message: "title is required".into(),
+        });
     } else if title.chars().count() > MAX_TITLE_CHARS {
         missing.push(FieldError {
             field: "title",
@@ -165,9 +201,16 @@ pub async fn upload(
     })?;
 
     let key = format!("{UPLOADED_PREFIX}{}.mp4", Uuid::now_v7());
-    state.storage.put_file(&key, &spooled.file, "video/mp4").await.map_err(|e| {
-        ApiError::Unavailable("storage unavailable, the upload was not saved".into(), e.to_string())
-    })?;
+    state
+        .storage
+        .put_file(&key, &spooled.file, "video/mp4")
+        .await
+        .map_err(|e| {
+            ApiError::Unavailable(
+                "storage unavailable, the upload was not saved".into(),
+                e.to_string(),
+            )
+        })?;
     drop(spooled.file);
 
     let new = NewVideo {
@@ -187,7 +230,10 @@ pub async fn upload(
             return Err(e.into());
         }
     };
-    let job = ProcessVideo { video_id: video.id, task_id: video.task_id };
+    let job = ProcessVideo {
+        video_id: video.id,
+        task_id: video.task_id,
+    };
     if let Err(e) = state.queue.enqueue(job).await {
         // Without a job the row would wait for the reconciler; the contract is
         // all-or-nothing, so undo both.

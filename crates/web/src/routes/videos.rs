@@ -86,7 +86,9 @@ async fn owned(state: &AppState, player: i64, id: i64) -> ApiResult<Video> {
         .await?
         .ok_or_else(|| ApiError::NotFound("Video not found".into()))?;
     if video.owner_id != player {
-        return Err(ApiError::Forbidden("You are not authorized to access this video".into()));
+        return Err(ApiError::Forbidden(
+            "You are not authorized to access this video".into(),
+        ));
     }
     Ok(video)
 }
@@ -206,7 +208,9 @@ pub async fn delete(
     if !video.status().can_delete() {
         return Err(public());
     }
-    let deleted = db::videos::delete_unpublished(&state.db, id).await?.ok_or_else(public)?;
+    let deleted = db::videos::delete_unpublished(&state.db, id)
+        .await?
+        .ok_or_else(public)?;
     // The row is gone first, so a worker still processing it loses its claim and
     // discards its output; the files go next.
     for key in std::iter::once(&deleted.original_key).chain(deleted.processed_key.as_ref()) {
@@ -214,5 +218,8 @@ pub async fn delete(
             tracing::error!(error = %e, video.id = id, key, "could not delete a stored object");
         }
     }
-    Ok(Json(Deleted { message: "El video ha sido eliminado exitosamente.", video_id: id }))
+    Ok(Json(Deleted {
+        message: "El video ha sido eliminado exitosamente.",
+        video_id: id,
+    }))
 }

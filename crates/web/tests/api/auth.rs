@@ -26,6 +26,20 @@ async fn health_routes(db: PgPool) {
     let r = app.get("/health/live/", None).await;
     assert_eq!(r.status(), 200);
     assert!(r.headers().contains_key("x-request-id"));
+    // Prometheus metrics by route template and status
+    app.get("/api/videos/12", None).await;
+    let metrics = app.get("/metrics", None).await.text().await.unwrap();
+    assert!(
+        metrics.contains(
+            r#"skillreel_http_requests_total{method="GET",route="/health/live",status="200"} 2"#
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"route="/api/videos/{id}",status="401""#),
+        "{metrics}"
+    );
+    assert!(metrics.contains("skillreel_http_request_duration_seconds_bucket"));
 }
 
 #[sqlx::test(migrations = "../../migrations")]
@@ -46,7 +60,13 @@ async fn readiness_names_what_is_down(db: PgPool) {
 #[sqlx::test(migrations = "../../migrations")]
 async fn signup_returns_the_player(db: PgPool) {
     let app = TestApp::spawn(db).await;
-    let r = app.post_json("/api/auth/signup", &signup_body("ana@example.com", "password1", "password1"), None).await;
+    let r = app
+        .post_json(
+            "/api/auth/signup",
+            &signup_body("ana@example.com", "password1", "password1"),
+            None,
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let b = body(r).await;
     assert!(b["id"].as_i64().unwrap() > 0);
@@ -58,29 +78,69 @@ async fn signup_returns_the_player(db: PgPool) {
 #[sqlx::test(migrations = "../../migrations")]
 async fn signup_rejections(db: PgPool) {
     let app = TestApp::spawn(db).await;
-    let ok = app.post_json("/api/auth/signup", &signup_body("dup@example.com", "password1", "password1"), None).await;
+    let ok = app
+        .post_json(
+            "/api/auth/signup",
+            &signup_body("dup@example.com", "password1", "password1"),
+            None,
+        )
+        .await;
     assert_eq!(ok.status(), 201);
 
-    let r = app.post_json("/api/auth/signup", &signup_body("DUP@Example.COM", "password1", "password1"), None).await;
+    let r = app
+        .post_json(
+            "/api/auth/signup",
+            &signup_body("DUP@Example.COM", "password1", "password1"),
+            None,
+        )
+        .await;
     assert_eq!(r.status(), 400);
-    assert!(body(r).await["detail"].as_str().unwrap().contains("already exists"));
+    assert!(
+        body(r).await["detail"]
+            .as_str()
+            .unwrap()
+            .contains("already exists")
+    );
 
-    let r = app.post_json("/api/auth/signup", &signup_body("new@example.com", "password1", "password2"), None).await;
+    let r = app
+        .post_json(
+            "/api/auth/signup",
+            &signup_body("new@example.com", "password1", "password2"),
+            None,
+        )
+        .await;
     assert_eq!(r.status(), 400);
     assert_eq!(body(r).await["detail"], "Passwords do not match");
 
-    let r = app.post_json("/api/auth/signup", &signup_body("short@example.com", "short", "short"), None).await;
+    let r = app
+        .post_json(
+            "/api/auth/signup",
+            &signup_body("short@example.com", "short", "short"),
+            None,
+        )
+        .await;
     assert_eq!(r.status(), 422);
     let b = body(r).await;
     assert!(b["detail"].as_str().unwrap().contains("at least 8"), "{b}");
     assert_eq!(b["errors"][0]["field"], "password1");
 
-    let r = app.post_json("/api/auth/signup", &signup_body("not-an-email", "password1", "password1"), None).await;
+    let r = app
+        .post_json(
+            "/api/auth/signup",
+            &signup_body("not-an-email", "password1", "password1"),
+            None,
+        )
+        .await;
     assert_eq!(r.status(), 422);
 
     let mut long = signup_body("long@example.com", "password1", "password1");
     long["first_name"] = json!("x".repeat(101));
-    assert_eq!(app.post_json("/api/auth/signup", &long, None).await.status(), 422);
+    assert_eq!(
+        app.post_json("/api/auth/signup", &long, None)
+            .await
+            .status(),
+        422
+    );
 
     let mut missing = signup_body("missing@example.com", "password1", "password1");
     missing.as_object_mut().unwrap().remove("city");
@@ -107,9 +167,15 @@ async fn concurrent_signups_with_one_email_create_one_player(db: PgPool) {
     for i in 0..6 {
         let client = app.client.clone();
         let url = app.url("/api/auth/signup");
-        let email = if i % 2 == 0 { "race@example.com" } else { "RACE@example.com" };
+        let email = if i % 2 == 0 {
+            "race@example.com"
+        } else {
+            "RACE@example.com"
+        };
         let b = signup_body(email, "password1", "password1");
-        handles.push(tokio::spawn(async move { client.post(url).json(&b).send().await.unwrap().status() }));
+        handles.push(tokio::spawn(async move {
+            client.post(url).json(&b).send().await.unwrap().status()
+        }));
     }
     let mut created = 0;
     for h in handles {
@@ -123,8 +189,15 @@ async fn concurrent_signups_with_one_email_create_one_player(db: PgPool) {
 #[sqlx::test(migrations = "../../migrations")]
 async fn login_issues_a_working_token(db: PgPool) {
     let app = TestApp::spawn(db).await;
-    app.signup("Luis", "Pérez", "luis@example.com", "Cali").await;
-    let r = app.post_json("/api/auth/login", &json!({"email": "LUIS@example.com", "password": "s3cret-pass"}), None).await;
+    app.signup("Luis", "Pérez", "luis@example.com", "Cali")
+        .await;
+    let r = app
+        .post_json(
+            "/api/auth/login",
+            &json!({"email": "LUIS@example.com", "password": "s3cret-pass"}),
+            None,
+        )
+        .await;
     assert_eq!(r.status(), 200);
     let b = body(r).await;
     assert_eq!(b["token_type"], "bearer");
@@ -132,17 +205,35 @@ async fn login_issues_a_working_token(db: PgPool) {
     let token = b["access_token"].as_str().unwrap();
     assert_eq!(app.get("/api/videos", Some(token)).await.status(), 200);
 
-    let wrong = app.post_json("/api/auth/login", &json!({"email": "luis@example.com", "password": "nope-nope"}), None).await;
-    let unknown = app.post_json("/api/auth/login", &json!({"email": "who@example.com", "password": "nope-nope"}), None).await;
+    let wrong = app
+        .post_json(
+            "/api/auth/login",
+            &json!({"email": "luis@example.com", "password": "nope-nope"}),
+            None,
+        )
+        .await;
+    let unknown = app
+        .post_json(
+            "/api/auth/login",
+            &json!({"email": "who@example.com", "password": "nope-nope"}),
+            None,
+        )
+        .await;
     assert_eq!(wrong.status(), 401);
     assert_eq!(unknown.status(), 401);
     assert_eq!(body(wrong).await["detail"], body(unknown).await["detail"]);
-    assert_eq!(app.post_json("/api/auth/login", &json!({"email": "x@y.co"}), None).await.status(), 422);
+    assert_eq!(
+        app.post_json("/api/auth/login", &json!({"email": "x@y.co"}), None)
+            .await
+            .status(),
+        422
+    );
 }
 
 #[sqlx::test(migrations = "../../migrations")]
 async fn tokens_expire_for_real(db: PgPool) {
-    let app = TestApp::spawn_with(db, |c| c.auth.token_ttl = std::time::Duration::from_secs(1)).await;
+    let app =
+        TestApp::spawn_with(db, |c| c.auth.token_ttl = std::time::Duration::from_secs(1)).await;
     let (_, token) = app.player("Eva", "Cali").await;
     assert_eq!(app.get("/api/videos", Some(&token)).await.status(), 200);
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
@@ -156,7 +247,9 @@ async fn bad_tokens_are_401(db: PgPool) {
     use base64::Engine as _;
     let app = TestApp::spawn(db).await;
     let (id, token) = app.player("Ivo", "Cali").await;
-    let b64 = |v: serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let b64 = |v: serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
     let now = chrono::Utc::now().timestamp();
     let alg_none = format!(
         "{}.{}.",
@@ -170,11 +263,22 @@ async fn bad_tokens_are_401(db: PgPool) {
         b64(json!({"sub": (id + 1).to_string(), "iat": now, "exp": now + 600})),
         parts[2]
     );
-    for bad in [None, Some("garbage"), Some(alg_none.as_str()), Some(forged.as_str())] {
+    for bad in [
+        None,
+        Some("garbage"),
+        Some(alg_none.as_str()),
+        Some(forged.as_str()),
+    ] {
         let r = app.get("/api/videos", bad).await;
         assert_eq!(r.status(), 401, "{bad:?}");
         assert!(body(r).await["detail"].is_string());
     }
-    let r = app.client.get(app.url("/api/videos")).header("authorization", "Basic abc").send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/api/videos"))
+        .header("authorization", "Basic abc")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
 }

@@ -27,9 +27,10 @@ pub fn test_config(storage_dir: &std::path::Path) -> Config {
 
 /// Directory where generated test clips are cached between runs.
 pub fn clip_cache() -> PathBuf {
-    let dir = EnvSource
-        .get("SKILLREEL_TEST_CACHE")
-        .map_or_else(|| std::env::temp_dir().join("skillreel-test-media"), PathBuf::from);
+    let dir = EnvSource.get("SKILLREEL_TEST_CACHE").map_or_else(
+        || std::env::temp_dir().join("skillreel-test-media"),
+        PathBuf::from,
+    );
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -58,9 +59,16 @@ impl TestApp {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let served = state.clone();
         tokio::spawn(async move {
-            skillreel_web::serve(listener, served, std::future::pending()).await.unwrap();
+            skillreel_web::serve(listener, served, std::future::pending())
+                .await
+                .unwrap();
         });
-        Self { base, client: Client::new(), state, _dir: dir }
+        Self {
+            base,
+            client: Client::new(),
+            state,
+            _dir: dir,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -84,11 +92,21 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, token: &str) -> Response {
-        self.client.post(self.url(path)).bearer_auth(token).send().await.unwrap()
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn delete(&self, path: &str, token: &str) -> Response {
-        self.client.delete(self.url(path)).bearer_auth(token).send().await.unwrap()
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Signs a player up; returns its id.
@@ -101,30 +119,51 @@ impl TestApp {
                 None,
             )
             .await;
-        assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().await.unwrap());
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "{}",
+            r.text().await.unwrap()
+        );
         r.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
     }
 
     /// Logs in; returns the token.
     pub async fn login(&self, email: &str) -> String {
         let r = self
-            .post_json("/api/auth/login", &json!({"email": email, "password": "s3cret-pass"}), None)
+            .post_json(
+                "/api/auth/login",
+                &json!({"email": email, "password": "s3cret-pass"}),
+                None,
+            )
             .await;
         assert_eq!(r.status(), StatusCode::OK);
-        r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
+        r.json::<Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     /// Signs up and logs in a player; returns (id, token).
     pub async fn player(&self, first: &str, city: &str) -> (i64, String) {
-        let email = format!("{}-{}@example.com", first.to_lowercase(), Uuid::new_v4().simple());
+        let email = format!(
+            "{}-{}@example.com",
+            first.to_lowercase(),
+            Uuid::new_v4().simple()
+        );
         let id = self.signup(first, "Tester", &email, city).await;
         (id, self.login(&email).await)
     }
 
     /// Uploads `bytes` as `video_file` with `title`.
     pub async fn upload_bytes(&self, token: &str, bytes: Vec<u8>, title: Option<&str>) -> Response {
-        let mut form = multipart::Form::new()
-            .part("video_file", multipart::Part::bytes(bytes).file_name("clip.mp4").mime_str("video/mp4").unwrap());
+        let mut form = multipart::Form::new().part(
+            "video_file",
+            multipart::Part::bytes(bytes)
+                .file_name("clip.mp4")
+                .mime_str("video/mp4")
+                .unwrap(),
+        );
         if let Some(t) = title {
             form = form.text("title", t.to_owned());
         }
@@ -140,7 +179,10 @@ impl TestApp {
 
     /// Rows in `videos`.
     pub async fn video_rows(&self) -> i64 {
-        sqlx::query_scalar("SELECT count(*) FROM videos").fetch_one(&self.state.db).await.unwrap()
+        sqlx::query_scalar("SELECT count(*) FROM videos")
+            .fetch_one(&self.state.db)
+            .await
+            .unwrap()
     }
 
     /// Objects in storage under `prefix`.

@@ -6,7 +6,8 @@ use sqlx::PgPool;
 use crate::helpers::{TestApp, body, seed_public_video, seed_video};
 
 async fn vote(app: &TestApp, video: i64, token: &str) -> reqwest::Response {
-    app.post(&format!("/api/public/videos/{video}/vote"), token).await
+    app.post(&format!("/api/public/videos/{video}/vote"), token)
+        .await
 }
 
 #[sqlx::test(migrations = "../../migrations")]
@@ -20,7 +21,12 @@ async fn public_list_filters_and_pages(db: PgPool) {
     seed_video(&db, ana, "processed").await; // not public: never listed
 
     let all = body(app.get("/api/public/videos", None).await).await;
-    let ids: Vec<i64> = all.as_array().unwrap().iter().map(|v| v["id"].as_i64().unwrap()).collect();
+    let ids: Vec<i64> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_i64().unwrap())
+        .collect();
     assert_eq!(ids, [a2, b1, a1], "newest first, only public");
     assert_eq!(all[0]["owner_name"], "Ana Tester");
     assert_eq!(all[0]["owner_city"], "Bogotá");
@@ -60,13 +66,21 @@ async fn voting_rules(db: PgPool) {
     assert_eq!(body(r).await["message"], "Vote successfully registered");
     let r = vote(&app, public, &bob_t).await;
     assert_eq!(r.status(), 400);
-    assert_eq!(body(r).await["detail"], "You have already voted for this video");
+    assert_eq!(
+        body(r).await["detail"],
+        "You have already voted for this video"
+    );
     assert_eq!(vote(&app, public, &ana_t).await.status(), 403, "own video");
     let r = vote(&app, private, &bob_t).await;
     assert_eq!(r.status(), 404);
     assert_eq!(body(r).await["detail"], "Video not found");
     assert_eq!(vote(&app, 987654, &bob_t).await.status(), 404);
-    let r = app.client.post(app.url(&format!("/api/public/videos/{public}/vote"))).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url(&format!("/api/public/videos/{public}/vote")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
 }
 
@@ -81,7 +95,15 @@ async fn concurrent_duplicate_votes_count_once(db: PgPool) {
         let client = app.client.clone();
         let url = app.url(&format!("/api/public/videos/{video}/vote"));
         let t = bob_t.clone();
-        handles.push(tokio::spawn(async move { client.post(url).bearer_auth(t).send().await.unwrap().status() }));
+        handles.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(t)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
     }
     let mut ok = 0;
     for h in handles {
@@ -104,7 +126,13 @@ fn names(v: &Value) -> Vec<(i64, String, i64)> {
     v.as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["position"].as_i64().unwrap(), r["username"].as_str().unwrap().to_owned(), r["votes"].as_i64().unwrap()))
+        .map(|r| {
+            (
+                r["position"].as_i64().unwrap(),
+                r["username"].as_str().unwrap().to_owned(),
+                r["votes"].as_i64().unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -133,16 +161,29 @@ async fn rankings_order_ties_city_and_pages(db: PgPool) {
     let r = names(&body(app.get("/api/public/rankings", None).await).await);
     assert_eq!(
         r,
-        [(1, "Ana Tester".into(), 3), (2, "Cid Tester".into(), 3), (3, "Bob Tester".into(), 1)],
+        [
+            (1, "Ana Tester".into(), 3),
+            (2, "Cid Tester".into(), 3),
+            (3, "Bob Tester".into(), 1)
+        ],
         "votes desc, ties to the earlier sign-up"
     );
     let p2 = names(&body(app.get("/api/public/rankings?page=2&limit=2", None).await).await);
     assert_eq!(p2, [(3, "Bob Tester".into(), 1)]);
     let city = body(app.get("/api/public/rankings?city=BOGOTÁ", None).await).await;
-    assert_eq!(names(&city), [(1, "Ana Tester".into(), 3), (2, "Cid Tester".into(), 3)]);
+    assert_eq!(
+        names(&city),
+        [(1, "Ana Tester".into(), 3), (2, "Cid Tester".into(), 3)]
+    );
     assert_eq!(city[0]["city"], "Bogotá");
     for bad in ["limit=0", "limit=101", "page=0", "page=x"] {
-        assert_eq!(app.get(&format!("/api/public/rankings?{bad}"), None).await.status(), 422, "{bad}");
+        assert_eq!(
+            app.get(&format!("/api/public/rankings?{bad}"), None)
+                .await
+                .status(),
+            422,
+            "{bad}"
+        );
     }
 }
 
@@ -159,19 +200,37 @@ async fn a_vote_refreshes_the_cached_ranking_on_every_instance(db: PgPool) {
     let before = body(other.get("/api/public/rankings", None).await).await;
     assert_eq!(before[0]["votes"], 0);
     // Served from the cache: a change behind its back is not visible yet.
-    sqlx::query("UPDATE videos SET votes_count = 7 WHERE id = $1").bind(video).execute(&db).await.unwrap();
-    assert_eq!(body(other.get("/api/public/rankings", None).await).await[0]["votes"], 0);
-    sqlx::query("UPDATE videos SET votes_count = 0 WHERE id = $1").bind(video).execute(&db).await.unwrap();
+    sqlx::query("UPDATE videos SET votes_count = 7 WHERE id = $1")
+        .bind(video)
+        .execute(&db)
+        .await
+        .unwrap();
+    assert_eq!(
+        body(other.get("/api/public/rankings", None).await).await[0]["votes"],
+        0
+    );
+    sqlx::query("UPDATE videos SET votes_count = 0 WHERE id = $1")
+        .bind(video)
+        .execute(&db)
+        .await
+        .unwrap();
 
     assert_eq!(vote(&app, video, &voter).await.status(), 200);
-    assert_eq!(body(app.get("/api/public/rankings", None).await).await[0]["votes"], 1, "same instance: at once");
+    assert_eq!(
+        body(app.get("/api/public/rankings", None).await).await[0]["votes"],
+        1,
+        "same instance: at once"
+    );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
         let votes = body(other.get("/api/public/rankings", None).await).await[0]["votes"].clone();
         if votes == 1 {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "other instance still shows {votes}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "other instance still shows {votes}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

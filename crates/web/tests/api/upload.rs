@@ -6,17 +6,43 @@ use sqlx::PgPool;
 use crate::helpers::{TestApp, body, clip_cache};
 
 async fn clip(width: u32, height: u32, secs: f64) -> PathBuf {
-    generate(Path::new("ffmpeg"), &ClipSpec { width, height, secs, audio: true }, &clip_cache())
-        .await
-        .expect("generating a test clip")
+    generate(
+        Path::new("ffmpeg"),
+        &ClipSpec {
+            width,
+            height,
+            secs,
+            audio: true,
+        },
+        &clip_cache(),
+    )
+    .await
+    .expect("generating a test clip")
 }
 
 async fn webm() -> Vec<u8> {
     let out = clip_cache().join("clip.webm");
     if !out.exists() {
         let status = tokio::process::Command::new("ffmpeg")
-            .args(["-y", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=5:duration=21"])
-            .args(["-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "200k"])
+            .args([
+                "-y",
+                "-v",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=1920x1080:rate=5:duration=21",
+            ])
+            .args([
+                "-c:v",
+                "libvpx",
+                "-deadline",
+                "realtime",
+                "-cpu-used",
+                "8",
+                "-b:v",
+                "200k",
+            ])
             .arg(&out)
             .status()
             .await
@@ -31,16 +57,28 @@ async fn assert_nothing_left(app: &TestApp) {
     assert_eq!(app.video_rows().await, 0, "no row");
     assert_eq!(app.objects("").await, 0, "no object");
     assert_eq!(app.queued().await, 0, "no job");
-    let tmp = std::fs::read_dir(&app.state.config.media.temp_dir).unwrap().count();
+    let tmp = std::fs::read_dir(&app.state.config.media.temp_dir)
+        .unwrap()
+        .count();
     assert_eq!(tmp, 0, "no temporary file");
 }
 
-async fn rejected(app: &TestApp, token: &str, bytes: Vec<u8>, title: Option<&str>, status: u16, needle: &str) {
+async fn rejected(
+    app: &TestApp,
+    token: &str,
+    bytes: Vec<u8>,
+    title: Option<&str>,
+    status: u16,
+    needle: &str,
+) {
     let r = app.upload_bytes(token, bytes, title).await;
     assert_eq!(r.status(), status);
     let b = body(r).await;
     let detail = b["detail"].as_str().unwrap_or_default().to_owned();
-    assert!(detail.contains(needle), "detail {detail:?} should contain {needle:?}");
+    assert!(
+        detail.contains(needle),
+        "detail {detail:?} should contain {needle:?}"
+    );
     assert_nothing_left(app).await;
 }
 
@@ -49,7 +87,9 @@ async fn an_accepted_upload_stores_records_and_enqueues(db: PgPool) {
     let app = TestApp::spawn(db).await;
     let (_, token) = app.player("Ana", "Cali").await;
     let bytes = std::fs::read(clip(1920, 1080, 21.0).await).unwrap();
-    let r = app.upload_bytes(&token, bytes.clone(), Some("  Kick-ups  ")).await;
+    let r = app
+        .upload_bytes(&token, bytes.clone(), Some("  Kick-ups  "))
+        .await;
     assert_eq!(r.status(), 201);
     let b = body(r).await;
     assert_eq!(b["message"], "Video subido exitosamente. Tarea creada.");
@@ -63,7 +103,15 @@ async fn an_accepted_upload_stores_records_and_enqueues(db: PgPool) {
     assert_eq!(d["title"], "Kick-ups");
     // the stored original is byte-identical
     let url = d["original_url"].as_str().unwrap();
-    let stored = app.client.get(app.url(url)).send().await.unwrap().bytes().await.unwrap();
+    let stored = app
+        .client
+        .get(app.url(url))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     assert_eq!(stored.as_ref(), &bytes[..]);
     // two uploads in the same second do not overwrite each other
     let again = app.upload_bytes(&token, bytes, Some("again")).await;
@@ -84,21 +132,55 @@ async fn rejections_leave_nothing_behind(db: PgPool) {
     let low = std::fs::read(clip(1280, 720, 21.0).await).unwrap();
     rejected(&app, &token, low, t, 400, "1280x720").await;
     rejected(&app, &token, webm().await, t, 400, "not an MP4").await;
-    rejected(&app, &token, b"hello, I am a text file pretending to be a video".to_vec(), t, 400, "not an MP4").await;
+    rejected(
+        &app,
+        &token,
+        b"hello, I am a text file pretending to be a video".to_vec(),
+        t,
+        400,
+        "not an MP4",
+    )
+    .await;
     rejected(&app, &token, Vec::new(), t, 400, "empty").await;
     let good = std::fs::read(clip(1920, 1080, 21.0).await).unwrap();
     let truncated = good[..good.len() * 2 / 3].to_vec();
     rejected(&app, &token, truncated, t, 400, "corrupt").await;
     rejected(&app, &token, good.clone(), None, 422, "title").await;
-    rejected(&app, &token, good.clone(), Some(&"x".repeat(256)), 422, "title").await;
+    rejected(
+        &app,
+        &token,
+        good.clone(),
+        Some(&"x".repeat(256)),
+        422,
+        "title",
+    )
+    .await;
 
     let form = reqwest::multipart::Form::new().text("title", "no file");
-    let r = app.client.post(app.url("/api/videos/upload")).bearer_auth(&token).multipart(form).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/api/videos/upload"))
+        .bearer_auth(&token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 422);
-    assert!(body(r).await["detail"].as_str().unwrap().contains("video_file"));
+    assert!(
+        body(r).await["detail"]
+            .as_str()
+            .unwrap()
+            .contains("video_file")
+    );
     assert_nothing_left(&app).await;
 
-    let r = app.client.post(app.url("/api/videos/upload")).multipart(reqwest::multipart::Form::new()).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/api/videos/upload"))
+        .multipart(reqwest::multipart::Form::new())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
 }
 
@@ -108,7 +190,9 @@ async fn oversize_uploads_are_cut_off(db: PgPool) {
     let (_, token) = app.player("Ana", "Cali").await;
     // A real, valid 1080p clip padded past 100 MB.
     let limit = app.state.config.upload.max_bytes;
-    let big = generate_sized(Path::new("ffmpeg"), limit + 1, &clip_cache()).await.unwrap();
+    let big = generate_sized(Path::new("ffmpeg"), limit + 1, &clip_cache())
+        .await
+        .unwrap();
     let bytes = std::fs::read(big).unwrap();
     assert_eq!(bytes.len() as u64, limit + 1);
     rejected(&app, &token, bytes, Some("big"), 400, "100 MB").await;
@@ -129,12 +213,24 @@ async fn a_queue_outage_undoes_the_upload(db: PgPool) {
     state.queue = skillreel_shared::queue::JobQueue::new(conn, &state.config.redis);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(skillreel_web::serve(listener, state, std::future::pending()));
+    tokio::spawn(skillreel_web::serve(
+        listener,
+        state,
+        std::future::pending(),
+    ));
     let bytes = std::fs::read(clip(1920, 1080, 21.0).await).unwrap();
-    let form = reqwest::multipart::Form::new()
-        .text("title", "t")
-        .part("video_file", reqwest::multipart::Part::bytes(bytes).file_name("a.mp4"));
-    let r = app.client.post(format!("{base}/api/videos/upload")).bearer_auth(&token).multipart(form).send().await.unwrap();
+    let form = reqwest::multipart::Form::new().text("title", "t").part(
+        "video_file",
+        reqwest::multipart::Part::bytes(bytes).file_name("a.mp4"),
+    );
+    let r = app
+        .client
+        .post(format!("{base}/api/videos/upload"))
+        .bearer_auth(&token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 503);
     assert!(body(r).await["detail"].as_str().unwrap().contains("queue"));
     assert_nothing_left(&app).await;

@@ -12,28 +12,56 @@ async fn own_videos_list_detail_and_owner_checks(db: PgPool) {
     let second = seed_video(&db, ana, "failed").await;
 
     let list = body(app.get("/api/videos", Some(&ana_t)).await).await;
-    let ids: Vec<i64> = list.as_array().unwrap().iter().map(|v| v["video_id"].as_i64().unwrap()).collect();
+    let ids: Vec<i64> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["video_id"].as_i64().unwrap())
+        .collect();
     assert_eq!(ids, [second, first], "newest first");
     assert_eq!(list[0]["status"], "failed");
     assert!(list[0].get("processed_url").is_some());
 
-    let r = app.get(&format!("/api/videos/{second}"), Some(&ana_t)).await;
+    let r = app
+        .get(&format!("/api/videos/{second}"), Some(&ana_t))
+        .await;
     assert_eq!(r.status(), 200);
     let d = body(r).await;
     assert_eq!(d["error"], "boom");
     assert_eq!(d["votes"], 0);
-    assert!(d["original_url"].as_str().unwrap().starts_with("/media/uploaded/"));
+    assert!(
+        d["original_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("/media/uploaded/")
+    );
 
     let r = app.get(&format!("/api/videos/{first}"), Some(&bob_t)).await;
     assert_eq!(r.status(), 403);
-    assert!(body(r).await["detail"].as_str().unwrap().starts_with("You are not authorized"));
+    assert!(
+        body(r).await["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("You are not authorized")
+    );
     let r = app.get("/api/videos/999999", Some(&ana_t)).await;
     assert_eq!(r.status(), 404);
     assert_eq!(body(r).await["detail"], "Video not found");
     let r = app.get("/api/videos/abc", Some(&ana_t)).await;
     assert_eq!(r.status(), 422);
-    assert!(body(r).await["detail"].as_str().unwrap().contains("video id"));
-    assert!(body(app.get("/api/videos", Some(&bob_t)).await).await.as_array().unwrap().is_empty());
+    assert!(
+        body(r).await["detail"]
+            .as_str()
+            .unwrap()
+            .contains("video id")
+    );
+    assert!(
+        body(app.get("/api/videos", Some(&bob_t)).await)
+            .await
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[sqlx::test(migrations = "../../migrations")]
@@ -44,15 +72,39 @@ async fn publish_only_processed_videos(db: PgPool) {
     let processed = seed_video(&db, ana, "processed").await;
     let uploaded = seed_video(&db, ana, "uploaded").await;
 
-    assert_eq!(app.post(&format!("/api/videos/{processed}/publish"), &bob_t).await.status(), 403);
-    let r = app.post(&format!("/api/videos/{uploaded}/publish"), &ana_t).await;
+    assert_eq!(
+        app.post(&format!("/api/videos/{processed}/publish"), &bob_t)
+            .await
+            .status(),
+        403
+    );
+    let r = app
+        .post(&format!("/api/videos/{uploaded}/publish"), &ana_t)
+        .await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
-    assert!(body(r).await["detail"].as_str().unwrap().contains("uploaded"));
-    let r = app.post(&format!("/api/videos/{processed}/publish/"), &ana_t).await;
+    assert!(
+        body(r).await["detail"]
+            .as_str()
+            .unwrap()
+            .contains("uploaded")
+    );
+    let r = app
+        .post(&format!("/api/videos/{processed}/publish/"), &ana_t)
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(body(r).await["status"], "public");
-    assert_eq!(app.post(&format!("/api/videos/{processed}/publish"), &ana_t).await.status(), 409);
-    assert_eq!(app.post("/api/videos/424242/publish", &ana_t).await.status(), 404);
+    assert_eq!(
+        app.post(&format!("/api/videos/{processed}/publish"), &ana_t)
+            .await
+            .status(),
+        409
+    );
+    assert_eq!(
+        app.post("/api/videos/424242/publish", &ana_t)
+            .await
+            .status(),
+        404
+    );
 }
 
 #[sqlx::test(migrations = "../../migrations")]
@@ -71,14 +123,28 @@ async fn delete_removes_row_and_objects_but_not_public_videos(db: PgPool) {
     for key in [&keys.0, &keys.1] {
         let src = app._dir.path().join("obj");
         std::fs::write(&src, b"bytes").unwrap();
-        app.state.storage.put_file(key, &src, "video/mp4").await.unwrap();
+        app.state
+            .storage
+            .put_file(key, &src, "video/mp4")
+            .await
+            .unwrap();
     }
     assert_eq!(app.objects("").await, 2);
 
-    assert_eq!(app.delete(&format!("/api/videos/{video}"), &bob_t).await.status(), 403);
+    assert_eq!(
+        app.delete(&format!("/api/videos/{video}"), &bob_t)
+            .await
+            .status(),
+        403
+    );
     let r = app.delete(&format!("/api/videos/{public}"), &ana_t).await;
     assert_eq!(r.status(), 400);
-    assert!(body(r).await["detail"].as_str().unwrap().starts_with("Video is public"));
+    assert!(
+        body(r).await["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("Video is public")
+    );
 
     let r = app.delete(&format!("/api/videos/{video}"), &ana_t).await;
     assert_eq!(r.status(), 200);
@@ -86,8 +152,18 @@ async fn delete_removes_row_and_objects_but_not_public_videos(db: PgPool) {
     assert_eq!(b["message"], "El video ha sido eliminado exitosamente.");
     assert_eq!(b["video_id"], video);
     assert_eq!(app.objects("").await, 0, "stored objects deleted");
-    assert_eq!(app.get(&format!("/api/videos/{video}"), Some(&ana_t)).await.status(), 404);
-    assert_eq!(app.delete(&format!("/api/videos/{video}"), &ana_t).await.status(), 404);
+    assert_eq!(
+        app.get(&format!("/api/videos/{video}"), Some(&ana_t))
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        app.delete(&format!("/api/videos/{video}"), &ana_t)
+            .await
+            .status(),
+        404
+    );
 }
 
 #[sqlx::test(migrations = "../../migrations")]
@@ -103,16 +179,34 @@ async fn local_media_urls_are_signed_and_support_ranges(db: PgPool) {
     let src = app._dir.path().join("obj");
     let bytes: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
     std::fs::write(&src, &bytes).unwrap();
-    app.state.storage.put_file(&key, &src, "video/mp4").await.unwrap();
+    app.state
+        .storage
+        .put_file(&key, &src, "video/mp4")
+        .await
+        .unwrap();
 
     let d = body(app.get(&format!("/api/videos/{video}"), Some(&ana_t)).await).await;
     let url = d["processed_url"].as_str().unwrap().to_owned();
     let full = app.client.get(app.url(&url)).send().await.unwrap();
     assert_eq!(full.status(), 200);
     assert_eq!(full.bytes().await.unwrap().as_ref(), &bytes[..]);
-    let part = app.client.get(app.url(&url)).header("range", "bytes=100-199").send().await.unwrap();
+    let part = app
+        .client
+        .get(app.url(&url))
+        .header("range", "bytes=100-199")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(part.status(), 206);
     assert_eq!(part.bytes().await.unwrap().as_ref(), &bytes[100..200]);
     let tampered = url.replace("sig=", "sig=00");
-    assert_eq!(app.client.get(app.url(&tampered)).send().await.unwrap().status(), 403);
+    assert_eq!(
+        app.client
+            .get(app.url(&tampered))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
 }

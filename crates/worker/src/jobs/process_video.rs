@@ -68,7 +68,9 @@ impl JobError {
     fn player_message(&self) -> String {
         match self {
             Self::Media(e) => format!("video processing failed: {e}"),
-            Self::Storage(StorageError::NotFound(_)) => "the original upload is missing from storage".into(),
+            Self::Storage(StorageError::NotFound(_)) => {
+                "the original upload is missing from storage".into()
+            }
             Self::Storage(_) => "storage was unavailable".into(),
             Self::Db(_) => "the database was unavailable".into(),
             Self::ClaimLost => "processing was interrupted".into(),
@@ -78,7 +80,9 @@ impl JobError {
 
 /// Storage key of the processed file of `original_key`.
 pub fn processed_key(original_key: &str) -> String {
-    let stem = original_key.strip_prefix(UPLOADED_PREFIX).unwrap_or(original_key);
+    let stem = original_key
+        .strip_prefix(UPLOADED_PREFIX)
+        .unwrap_or(original_key);
     format!("{PROCESSED_PREFIX}{stem}")
 }
 
@@ -93,11 +97,14 @@ pub fn backoff_delay(base: Duration, attempt: u32) -> Duration {
 #[instrument(skip_all, fields(video.id = job.video_id, task.id = %job.task_id))]
 pub async fn run(ctx: &Arc<JobContext>, job: &ProcessVideo) -> Result<Outcome, JobError> {
     let worker = ctx.worker_name.as_str();
-    let Some(video) = db::videos::claim(&ctx.db, job.video_id, worker, ctx.config.worker.stale_after).await?
+    let Some(video) =
+        db::videos::claim(&ctx.db, job.video_id, worker, ctx.config.worker.stale_after).await?
     else {
         let reason = match db::videos::find(&ctx.db, job.video_id).await? {
             None => "video deleted",
-            Some(v) if matches!(v.status(), VideoStatus::Processed | VideoStatus::Public) => "already processed",
+            Some(v) if matches!(v.status(), VideoStatus::Processed | VideoStatus::Public) => {
+                "already processed"
+            }
             Some(v) if v.status() == VideoStatus::Failed => "already failed",
             Some(_) => "held by another worker",
         };
@@ -160,11 +167,18 @@ async fn attempt(ctx: &Arc<JobContext>, video: &Video) -> Result<(), JobError> {
     ctx.storage.get_to_file(&video.original_key, &input).await?;
 
     let (progress_tx, progress_rx) = watch::channel(0f32);
-    let transcode = media::pipeline::process(&ctx.config.media, &ctx.assets, &input, &output, move |p| {
-        let _ = progress_tx.send(p);
-    });
+    let transcode =
+        media::pipeline::process(&ctx.config.media, &ctx.assets, &input, &output, move |p| {
+            let _ = progress_tx.send(p);
+        });
     tokio::select! {
-        r = transcode => { r?; }
+        r = transcode => {
+            let report = r?;
+            let wall = report.elapsed.as_secs_f64();
+            if wall > 0.0 {
+                ctx.metrics.ffmpeg_speed.observe(report.output_secs / wall);
+            }
+        }
         lost = heartbeats(ctx, video.id, worker, progress_rx) => { return Err(lost); }
     }
 
@@ -179,7 +193,12 @@ async fn attempt(ctx: &Arc<JobContext>, video: &Video) -> Result<(), JobError> {
 }
 
 /// Writes progress every second; returns only when the claim is lost.
-async fn heartbeats(ctx: &Arc<JobContext>, id: i64, worker: &str, mut progress: watch::Receiver<f32>) -> JobError {
+async fn heartbeats(
+    ctx: &Arc<JobContext>,
+    id: i64,
+    worker: &str,
+    mut progress: watch::Receiver<f32>,
+) -> JobError {
     let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
     loop {
         tick.tick().await;
@@ -205,7 +224,10 @@ mod tests {
 
     #[test]
     fn output_key_follows_the_original() {
-        assert_eq!(processed_key("uploaded/0190abc.mp4"), "processed/0190abc.mp4");
+        assert_eq!(
+            processed_key("uploaded/0190abc.mp4"),
+            "processed/0190abc.mp4"
+        );
     }
 
     #[test]

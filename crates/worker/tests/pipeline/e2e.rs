@@ -35,31 +35,51 @@ async fn landscape_and_portrait(backend: StorageBackend, db: PgPool) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(saw_progress, "progress was never shown");
-    let tall_detail = sys.wait_status(&token, tall, &["processed"], Duration::from_secs(300)).await;
+    let tall_detail = sys
+        .wait_status(&token, tall, &["processed"], Duration::from_secs(300))
+        .await;
     let wide_detail = sys.detail(&token, wide).await;
     assert!(wide_detail["processed_at"].is_string());
 
     for (detail, source_secs) in [(&wide_detail, 45.0), (&tall_detail, 25.0)] {
-        let out = sys.download(detail["processed_url"].as_str().unwrap()).await;
+        let out = sys
+            .download(detail["processed_url"].as_str().unwrap())
+            .await;
         let f = facts(&out).await;
         assert_eq!((f.width, f.height), (1280, 720), "{f:?}");
         assert_eq!(f.codec, "h264");
         assert_eq!(f.audio_streams, 0, "no audio");
         let expected = f64::min(source_secs, 30.0) + BUMPERS;
-        assert!((f.duration - expected).abs() < 0.5, "duration {} vs {expected}", f.duration);
+        assert!(
+            (f.duration - expected).abs() < 0.5,
+            "duration {} vs {expected}",
+            f.duration
+        );
         let boxes = top_level_boxes(&out);
         let moov = boxes.iter().position(|b| b == "moov").unwrap();
         let mdat = boxes.iter().position(|b| b == "mdat").unwrap();
         assert!(moov < mdat, "faststart: {boxes:?}");
         // bumpers at both ends
-        assert!(near(region_rgb(&out, 0.5, 40, 40, 40, 40).await, INTRO_COLOR, 24), "intro");
-        assert!(near(region_rgb(&out, f.duration - 0.5, 40, 40, 40, 40).await, OUTRO_COLOR, 24), "outro");
+        assert!(
+            near(region_rgb(&out, 0.5, 40, 40, 40, 40).await, INTRO_COLOR, 24),
+            "intro"
+        );
+        assert!(
+            near(
+                region_rgb(&out, f.duration - 0.5, 40, 40, 40, 40).await,
+                OUTRO_COLOR,
+                24
+            ),
+            "outro"
+        );
         // the logo in the bottom-right corner, mid-video
         let logo = region_rgb(&out, 2.5 + 5.0, 1136, 651, 20, 10).await;
         assert!(near(logo, LOGO_COLOR, 40), "logo pixels {logo:?}");
     }
     // Pillarbox: the portrait clip fills 405 px in the middle; the edges are black.
-    let out = sys.download(tall_detail["processed_url"].as_str().unwrap()).await;
+    let out = sys
+        .download(tall_detail["processed_url"].as_str().unwrap())
+        .await;
     for x in [20, 1240] {
         let bar = region_rgb(&out, 8.0, x, 300, 20, 100).await;
         assert!(near(bar, [0, 0, 0], 20), "bar at x={x}: {bar:?}");
@@ -69,12 +89,20 @@ async fn landscape_and_portrait(backend: StorageBackend, db: PgPool) {
 
     // Exactly one processed object per video; publishing works on the result.
     assert_eq!(sys.objects("processed/").await.len(), 2);
-    let r = sys.client.post(sys.url(&format!("/api/videos/{wide}/publish"))).bearer_auth(&token).send().await.unwrap();
+    let r = sys
+        .client
+        .post(sys.url(&format!("/api/videos/{wide}/publish")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
 
     sys.worker_stop.take().unwrap().cancel();
     worker.await.unwrap().unwrap();
-    let leftovers = std::fs::read_dir(&sys.config.media.temp_dir).unwrap().count();
+    let leftovers = std::fs::read_dir(&sys.config.media.temp_dir)
+        .unwrap()
+        .count();
     assert_eq!(leftovers, 0, "temporary files removed");
 }
 

@@ -20,17 +20,27 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub fn clip_cache() -> PathBuf {
-    let dir = EnvSource
-        .get("SKILLREEL_TEST_CACHE")
-        .map_or_else(|| std::env::temp_dir().join("skillreel-test-media"), PathBuf::from);
+    let dir = EnvSource.get("SKILLREEL_TEST_CACHE").map_or_else(
+        || std::env::temp_dir().join("skillreel-test-media"),
+        PathBuf::from,
+    );
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
 pub async fn clip(width: u32, height: u32, secs: f64) -> PathBuf {
-    generate(Path::new("ffmpeg"), &ClipSpec { width, height, secs, audio: true }, &clip_cache())
-        .await
-        .expect("generating a test clip")
+    generate(
+        Path::new("ffmpeg"),
+        &ClipSpec {
+            width,
+            height,
+            secs,
+            audio: true,
+        },
+        &clip_cache(),
+    )
+    .await
+    .expect("generating a test clip")
 }
 
 /// Test configuration: fast bcrypt, fast x264, short recovery timings, isolated keys.
@@ -55,14 +65,26 @@ pub fn config(dir: &Path, backend: StorageBackend) -> Config {
 
 /// Creates the test's bucket in the S3 emulator.
 pub async fn create_bucket(c: &Config) {
-    let endpoint = c.storage.endpoint_url.clone().expect("AWS_ENDPOINT_URL must point at the S3 emulator");
+    let endpoint = c
+        .storage
+        .endpoint_url
+        .clone()
+        .expect("AWS_ENDPOINT_URL must point at the S3 emulator");
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(c.storage.region.clone()))
         .endpoint_url(endpoint)
         .load()
         .await;
-    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
-    s3.create_bucket().bucket(&c.storage.bucket).send().await.expect("create bucket");
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    s3.create_bucket()
+        .bucket(&c.storage.bucket)
+        .send()
+        .await
+        .expect("create bucket");
 }
 
 pub struct System {
@@ -80,32 +102,56 @@ impl System {
         Self::start_with(db, backend, |_| {}).await
     }
 
-    pub async fn start_with(db: PgPool, backend: StorageBackend, adjust: impl FnOnce(&mut Config)) -> Self {
+    pub async fn start_with(
+        db: PgPool,
+        backend: StorageBackend,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut config = config(dir.path(), backend.clone());
         adjust(&mut config);
         if backend == StorageBackend::S3 {
             create_bucket(&config).await;
         }
-        let web = AppState::with_pool(config.clone(), db.clone()).await.expect("web state");
+        let web = AppState::with_pool(config.clone(), db.clone())
+            .await
+            .expect("web state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(skillreel_web::serve(listener, web.clone(), std::future::pending()));
-        Self { base, client: Client::new(), web, db, config, worker_stop: None, dir }
+        tokio::spawn(skillreel_web::serve(
+            listener,
+            web.clone(),
+            std::future::pending(),
+        ));
+        Self {
+            base,
+            client: Client::new(),
+            web,
+            db,
+            config,
+            worker_stop: None,
+            dir,
+        }
     }
 
     /// Starts an in-process worker.
     pub async fn start_worker(&mut self) -> tokio::task::JoinHandle<anyhow::Result<()>> {
         let mut config = self.config.clone();
         config.worker.name = format!("test-worker-{}", Uuid::new_v4().simple());
-        let ctx: Arc<JobContext> = JobContext::connect(config, self.db.clone()).await.expect("worker");
+        let ctx: Arc<JobContext> = JobContext::connect(config, self.db.clone())
+            .await
+            .expect("worker");
         let stop = CancellationToken::new();
         self.worker_stop = Some(stop.clone());
         tokio::spawn(skillreel_worker::run(ctx, stop))
     }
 
     pub fn url(&self, path: &str) -> String {
-        if path.starts_with("http") { path.to_owned() } else { format!("{}{path}", self.base) }
+        if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.base)
+        }
     }
 
     pub async fn player(&self, name: &str) -> String {
@@ -113,8 +159,10 @@ impl System {
         let r = self
             .client
             .post(self.url("/api/auth/signup"))
-            .json(&json!({"first_name": name, "last_name": "E2E", "email": email, "city": "Cali",
-                          "country": "CO", "password1": "password1", "password2": "password1"}))
+            .json(
+                &json!({"first_name": name, "last_name": "E2E", "email": email, "city": "Cali",
+                          "country": "CO", "password1": "password1", "password2": "password1"}),
+            )
             .send()
             .await
             .unwrap();
@@ -126,14 +174,18 @@ impl System {
             .send()
             .await
             .unwrap();
-        r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
+        r.json::<Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     pub async fn upload(&self, token: &str, file: &Path, title: &str) -> i64 {
         let bytes = tokio::fs::read(file).await.unwrap();
-        let form = multipart::Form::new()
-            .text("title", title.to_owned())
-            .part("video_file", multipart::Part::bytes(bytes).file_name("clip.mp4"));
+        let form = multipart::Form::new().text("title", title.to_owned()).part(
+            "video_file",
+            multipart::Part::bytes(bytes).file_name("clip.mp4"),
+        );
         let r = self
             .client
             .post(self.url("/api/videos/upload"))
@@ -143,7 +195,9 @@ impl System {
             .await
             .unwrap();
         assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-        r.json::<Value>().await.unwrap()["video_id"].as_i64().unwrap()
+        r.json::<Value>().await.unwrap()["video_id"]
+            .as_i64()
+            .unwrap()
     }
 
     pub async fn detail(&self, token: &str, id: i64) -> Value {
@@ -159,20 +213,37 @@ impl System {
     }
 
     /// Polls until the video reaches one of `statuses`; returns its detail.
-    pub async fn wait_status(&self, token: &str, id: i64, statuses: &[&str], max: Duration) -> Value {
+    pub async fn wait_status(
+        &self,
+        token: &str,
+        id: i64,
+        statuses: &[&str],
+        max: Duration,
+    ) -> Value {
         let deadline = tokio::time::Instant::now() + max;
         loop {
             let d = self.detail(token, id).await;
             if statuses.iter().any(|s| d["status"] == *s) {
                 return d;
             }
-            assert!(tokio::time::Instant::now() < deadline, "video {id} stuck: {d}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "video {id} stuck: {d}"
+            );
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
 
     pub async fn download(&self, url: &str) -> PathBuf {
-        let bytes = self.client.get(self.url(url)).send().await.unwrap().bytes().await.unwrap();
+        let bytes = self
+            .client
+            .get(self.url(url))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
         let path = self.dir.path().join(format!("{}.mp4", Uuid::new_v4()));
         tokio::fs::write(&path, &bytes).await.unwrap();
         path
@@ -195,7 +266,14 @@ pub struct Facts {
 
 pub async fn facts(path: &Path) -> Facts {
     let out = tokio::process::Command::new("ffprobe")
-        .args(["-v", "error", "-print_format", "json", "-show_format", "-show_streams"])
+        .args([
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+        ])
         .arg(path)
         .output()
         .await
@@ -203,13 +281,19 @@ pub async fn facts(path: &Path) -> Facts {
     assert!(out.status.success());
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let streams = v["streams"].as_array().unwrap();
-    let video = streams.iter().find(|s| s["codec_type"] == "video").expect("a video stream");
+    let video = streams
+        .iter()
+        .find(|s| s["codec_type"] == "video")
+        .expect("a video stream");
     Facts {
         width: video["width"].as_u64().unwrap(),
         height: video["height"].as_u64().unwrap(),
         codec: video["codec_name"].as_str().unwrap().to_owned(),
         duration: v["format"]["duration"].as_str().unwrap().parse().unwrap(),
-        audio_streams: streams.iter().filter(|s| s["codec_type"] == "audio").count(),
+        audio_streams: streams
+            .iter()
+            .filter(|s| s["codec_type"] == "audio")
+            .count(),
     }
 }
 
@@ -238,16 +322,27 @@ pub async fn region_rgb(path: &Path, t: f64, x: u32, y: u32, w: u32, h: u32) -> 
     let out = tokio::process::Command::new("ffmpeg")
         .args(["-v", "error", "-ss", &format!("{t:.3}"), "-i"])
         .arg(path)
-        .args(["-frames:v", "1", "-vf", &format!("crop={w}:{h}:{x}:{y},scale=1:1:flags=area")])
+        .args([
+            "-frames:v",
+            "1",
+            "-vf",
+            &format!("crop={w}:{h}:{x}:{y},scale=1:1:flags=area"),
+        ])
         .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
         .output()
         .await
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     [out.stdout[0], out.stdout[1], out.stdout[2]]
 }
 
 /// Whether two colours are within `tol` on every channel (H.264 and yuv420p shift colours a little).
 pub fn near(a: [u8; 3], b: [u8; 3], tol: i16) -> bool {
-    a.iter().zip(b).all(|(x, y)| (i16::from(*x) - i16::from(y)).abs() <= tol)
+    a.iter()
+        .zip(b)
+        .all(|(x, y)| (i16::from(*x) - i16::from(y)).abs() <= tol)
 }

@@ -1,0 +1,227 @@
+//! Prometheus metrics of the web service and the worker (text exposition format).
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicI64, AtomicU64},
+};
+
+use prometheus_client::{
+    encoding::{EncodeLabelSet, text::encode},
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    registry::Registry,
+};
+
+/// Labels of an HTTP request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// HTTP method.
+    pub method: String,
+    /// Route template (`/api/videos/{id}`), never the raw path, to bound cardinality.
+    pub route: String,
+    /// Status code.
+    pub status: u16,
+}
+
+/// Labels of a finished job.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct JobLabels {
+    /// `processed`, `skipped`, `retry`, `failed`, `handed_back` or `error`.
+    pub outcome: &'static str,
+}
+
+fn latency_buckets() -> impl Iterator<Item = f64> {
+    [
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    ]
+    .into_iter()
+}
+
+/// Metrics of the web service.
+#[derive(Clone)]
+pub struct WebMetrics {
+    registry: Arc<Registry>,
+    /// Requests by method, route and status.
+    pub requests: Family<RequestLabels, Counter>,
+    /// Request latency by method, route and status.
+    pub latency: Family<RequestLabels, Histogram>,
+    /// Requests being served.
+    pub in_flight: Gauge<i64, AtomicI64>,
+}
+
+impl std::fmt::Debug for WebMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebMetrics")
+    }
+}
+
+impl Default for WebMetrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("skillreel_http");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(latency_buckets())
+        });
+        let in_flight = Gauge::<i64, AtomicI64>::default();
+        registry.register("requests", "HTTP requests served", requests.clone());
+        registry.register(
+            "request_duration_seconds",
+            "HTTP request latency",
+            latency.clone(),
+        );
+        registry.register(
+            "requests_in_flight",
+            "HTTP requests being served",
+            in_flight.clone(),
+        );
+        Self {
+            registry: Arc::new(registry),
+            requests,
+            latency,
+            in_flight,
+        }
+    }
+}
+
+impl WebMetrics {
+    /// Records one finished request.
+    pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        let labels = RequestLabels {
+            method: method.to_owned(),
+            route: route.to_owned(),
+            status,
+        };
+        self.requests.get_or_create(&labels).inc();
+        self.latency.get_or_create(&labels).observe(seconds);
+    }
+
+    /// The text exposition.
+    pub fn render(&self) -> String {
+        render(&self.registry)
+    }
+}
+
+/// Metrics of a worker process.
+#[derive(Clone)]
+pub struct WorkerMetrics {
+    registry: Arc<Registry>,
+    /// Finished jobs by outcome.
+    pub jobs: Family<JobLabels, Counter>,
+    /// Wall time of a job (claim to result).
+    pub job_duration: Histogram,
+    /// ffmpeg speed: seconds of output produced per second of wall time.
+    pub ffmpeg_speed: Histogram,
+    /// Jobs waiting in the queue (ready + scheduled), sampled.
+    pub queue_depth: Gauge<i64, AtomicI64>,
+    /// Retries scheduled.
+    pub retries: Counter<u64, AtomicU64>,
+    /// Jobs running in this process.
+    pub running: Gauge<i64, AtomicI64>,
+}
+
+impl std::fmt::Debug for WorkerMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WorkerMetrics")
+    }
+}
+
+impl Default for WorkerMetrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("skillreel");
+        let jobs = Family::<JobLabels, Counter>::default();
+        let job_duration =
+            Histogram::new([1.0, 5.0, 10.0, 20.0, 40.0, 60.0, 120.0, 300.0, 600.0, 900.0]);
+        let ffmpeg_speed = Histogram::new([0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0]);
+        let queue_depth = Gauge::<i64, AtomicI64>::default();
+        let retries = Counter::<u64, AtomicU64>::default();
+        let running = Gauge::<i64, AtomicI64>::default();
+        registry.register("jobs", "Finished video jobs by outcome", jobs.clone());
+        registry.register(
+            "job_duration_seconds",
+            "Wall time of a video job",
+            job_duration.clone(),
+        );
+        registry.register(
+            "ffmpeg_speed_ratio",
+            "Output seconds produced per wall-clock second",
+            ffmpeg_speed.clone(),
+        );
+        registry.register(
+            "queue_depth",
+            "Video jobs waiting (ready + scheduled)",
+            queue_depth.clone(),
+        );
+        registry.register(
+            "job_retries",
+            "Retries scheduled after a failed attempt",
+            retries.clone(),
+        );
+        registry.register(
+            "jobs_running",
+            "Jobs running in this worker",
+            running.clone(),
+        );
+        Self {
+            registry: Arc::new(registry),
+            jobs,
+            job_duration,
+            ffmpeg_speed,
+            queue_depth,
+            retries,
+            running,
+        }
+    }
+}
+
+impl WorkerMetrics {
+    /// Counts one finished job.
+    pub fn job_finished(&self, outcome: &'static str, seconds: f64) {
+        self.jobs.get_or_create(&JobLabels { outcome }).inc();
+        self.job_duration.observe(seconds);
+    }
+
+    /// The text exposition.
+    pub fn render(&self) -> String {
+        render(&self.registry)
+    }
+}
+
+fn render(registry: &Registry) -> String {
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = encode(&mut out, registry);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn web_metrics_render_counts_and_histograms() {
+        let m = WebMetrics::default();
+        m.observe("GET", "/api/public/rankings", 200, 0.003);
+        m.observe("GET", "/api/public/rankings", 200, 0.004);
+        let text = m.render();
+        assert!(
+            text.contains(r#"skillreel_http_requests_total{method="GET",route="/api/public/rankings",status="200"} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains("skillreel_http_request_duration_seconds_bucket"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn worker_metrics_render() {
+        let m = WorkerMetrics::default();
+        m.job_finished("processed", 12.0);
+        m.queue_depth.set(3);
+        let text = m.render();
+        assert!(
+            text.contains(r#"skillreel_jobs_total{outcome="processed"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains("skillreel_queue_depth 3"), "{text}");
+    }
+}

@@ -1,0 +1,52 @@
+// How the service serves the front end's files (no browser needed).
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { BASE_URL } from './lib.js';
+
+describe('front-end assets', () => {
+  it('serves the page at /app, /app/ and any client-side route, with a CSP', async () => {
+    for (const path of ['/app', '/app/', '/app/rankings', '/app/videos/123', '/app/my']) {
+      const res = await fetch(BASE_URL + path);
+      assert.equal(res.status, 200, path);
+      assert.match(res.headers.get('content-type'), /^text\/html/, path);
+      assert.match(res.headers.get('content-security-policy') || '', /default-src 'self'/, path);
+      assert.match(await res.text(), /<main id="main"/, path);
+    }
+  });
+
+  it('serves assets with their content type and revalidates with ETag', async () => {
+    const expected = {
+      '/app/assets/app.css': /^text\/css/,
+      '/app/assets/js/main.js': /^text\/javascript/,
+      '/app/assets/js/pages/myvideos.js': /^text\/javascript/,
+      '/app/assets/favicon.svg': /^image\/svg\+xml/,
+    };
+    for (const [path, type] of Object.entries(expected)) {
+      const res = await fetch(BASE_URL + path);
+      assert.equal(res.status, 200, path);
+      assert.match(res.headers.get('content-type'), type, path);
+      assert.equal(res.headers.get('cache-control'), 'no-cache', path);
+      const etag = res.headers.get('etag');
+      assert.ok(etag, `${path} has an ETag`);
+      const again = await fetch(BASE_URL + path, { headers: { 'If-None-Match': etag } });
+      assert.equal(again.status, 304, path);
+    }
+  });
+
+  it('answers 404, not the page, for a missing asset', async () => {
+    const res = await fetch(`${BASE_URL}/app/assets/js/nope.js`);
+    assert.equal(res.status, 404);
+    assert.doesNotMatch(res.headers.get('content-type') || '', /html/);
+  });
+
+  it('serves the interactive API page and the document it reads', async () => {
+    const page = await fetch(`${BASE_URL}/docs`);
+    assert.equal(page.status, 200);
+    const html = await page.text();
+    assert.match(html, /openapi\.json/);
+    assert.doesNotMatch(html, /<script[^>]+src=|<link[^>]+href="https?:/, 'nothing loaded from elsewhere');
+    const doc = await fetch(`${BASE_URL}/openapi.json`);
+    assert.equal(doc.status, 200);
+    assert.ok(Object.keys((await doc.json()).paths).length >= 10);
+  });
+});
