@@ -58,7 +58,7 @@ if [ "${SKILLREEL_E2E_NO_BUILD:-0}" != 1 ]; then
 fi
 WEB_BIN="$CARGO_TARGET_DIR/debug/skillreel-web"
 WORKER_BIN="$CARGO_TARGET_DIR/debug/skillreel-worker"
-[ -x "$WEB_BIN" ] && [ -x "$WORKER_BIN" ] || die "binaries not found in $CARGO_TARGET_DIR/debug"
+if [ ! -x "$WEB_BIN" ] || [ ! -x "$WORKER_BIN" ]; then die "binaries not found in $CARGO_TARGET_DIR/debug"; fi
 
 # ---------- throwaway environment ----------
 RUN_ID="e2e_$(date +%s)_$$"
@@ -118,6 +118,8 @@ export BCRYPT_COST=4
 export FFMPEG_PRESET=ultrafast
 export JWT_SECRET="e2e-${RUN_ID}-secret-of-at-least-thirty-two-bytes"
 export SHUTDOWN_GRACE_SECS=5
+# Another worker (scripts/up.sh) may hold the default metrics port.
+export WORKER_METRICS_ADDR=off
 export LOG_FORMAT=pretty
 export RUST_LOG="${RUST_LOG:-info}"
 unset PUBLIC_BASE_URL MEDIA_PUBLIC_BASE_URL
@@ -158,3 +160,21 @@ if [ "$status" != 0 ]; then
   exit "$status"
 fi
 log "browser tests passed; screenshots in e2e/output/ and docs/screenshots/"
+
+# ---------- load-harness smoke (seconds) against the same system ----------
+# Keeps the harness from rotting: a short web smoke and a one-job worker run.
+if [ "${SKILLREEL_LOAD_SMOKE:-1}" = 1 ]; then
+  LOAD_BIN="$CARGO_TARGET_DIR/debug/skillreel-load"
+  if [ ! -x "$LOAD_BIN" ]; then
+    log "building skillreel-load"
+    (cd "$ROOT" && nice cargo build -q -p skillreel-load)
+  fi
+  CLIP="$ROOT/e2e/output/clip.mp4"
+  [ -f "$CLIP" ] || die "the browser tests' clip $CLIP is missing"
+  log "load harness: web smoke (5 users, 5 s)"
+  "$LOAD_BIN" web --scenario smoke --users 5 --duration 5s --base-url "$BASE_URL" \
+    --clip "$CLIP" --results-dir "$WORK/load-results"
+  log "load harness: worker smoke (1 job)"
+  "$LOAD_BIN" worker --jobs 1 --clip "$CLIP" --timeout 180s --results-dir "$WORK/load-results"
+  log "load harness smoke passed"
+fi

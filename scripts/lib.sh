@@ -42,7 +42,7 @@ ensure_postgres() {
       apt_install postgresql postgresql-contrib
     fi
     local version
-    version="$(ls /etc/postgresql | sort -V | tail -n1)"
+    version="$(find /etc/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -V | tail -n1)"
     log "starting PostgreSQL $version"
     pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
     for _ in $(seq 1 30); do pg_up && break; sleep 1; done

@@ -52,6 +52,8 @@ struct Chart<'a> {
     limit: Option<f64>,
     /// Draw points instead of lines (for x values that are not time).
     scatter: bool,
+    /// Corner of the legend: away from where the curves start high.
+    legend_at: SeriesLabelPosition,
 }
 
 const BLUE_: RGBColor = RGBColor(31, 119, 180);
@@ -136,7 +138,7 @@ impl Chart<'_> {
                 .label_font((FONT_FAMILY, 14))
                 .background_style(WHITE.mix(0.85))
                 .border_style(BLACK)
-                .position(SeriesLabelPosition::UpperLeft)
+                .position(self.legend_at.clone())
                 .draw()
                 .map_err(chart_error)?;
         }
@@ -191,6 +193,7 @@ pub fn web_charts(
                 ],
                 limit: Some(P95_LIMIT_MS),
                 scatter: false,
+                legend_at: SeriesLabelPosition::UpperLeft,
             },
         ),
         (
@@ -213,6 +216,7 @@ pub fn web_charts(
                 ],
                 limit: None,
                 scatter: false,
+                legend_at: SeriesLabelPosition::UpperLeft,
             },
         ),
         (
@@ -228,6 +232,7 @@ pub fn web_charts(
                 }],
                 limit: None,
                 scatter: false,
+                legend_at: SeriesLabelPosition::UpperLeft,
             },
         ),
     ];
@@ -248,6 +253,7 @@ pub fn web_charts(
                 }],
                 limit: Some(P95_LIMIT_MS),
                 scatter: true,
+                legend_at: SeriesLabelPosition::UpperLeft,
             },
         ));
     }
@@ -284,6 +290,7 @@ pub fn worker_charts(dir: &Path, rows: &[QueueRow], text: bool) -> Result<Vec<Pa
                 ],
                 limit: None,
                 scatter: false,
+                legend_at: SeriesLabelPosition::UpperRight,
             },
         ),
         (
@@ -306,6 +313,7 @@ pub fn worker_charts(dir: &Path, rows: &[QueueRow], text: bool) -> Result<Vec<Pa
                 ],
                 limit: None,
                 scatter: false,
+                legend_at: SeriesLabelPosition::UpperLeft,
             },
         ),
     ];
