@@ -15,6 +15,8 @@ UPLOADED, PROCESSED = f"{BUCKET}/uploaded/*", f"{BUCKET}/processed/*"
 EXPECTED_MEDIA_ACCESS = {
     "web-policy.json": {
         ("s3:PutObject", UPLOADED),
+        # an upload over 16 MiB goes multipart; a failed one is aborted
+        ("s3:AbortMultipartUpload", UPLOADED),
         ("s3:GetObject", UPLOADED),
         ("s3:GetObject", PROCESSED),
         ("s3:DeleteObject", UPLOADED),
@@ -24,6 +26,7 @@ EXPECTED_MEDIA_ACCESS = {
     "worker-policy.json": {
         ("s3:GetObject", UPLOADED),
         ("s3:PutObject", PROCESSED),
+        ("s3:AbortMultipartUpload", PROCESSED),
         ("s3:DeleteObject", PROCESSED),
         ("s3:ListBucket", BUCKET),
     },
