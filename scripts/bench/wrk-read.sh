@@ -3,12 +3,13 @@
 # then rankings again while a second wrk streams bcrypt-12 logins.
 # Prereqs: release build; database seeded with scripts/bench/seed.sql (see docs/PERFORMANCE.md).
 # Usage: scripts/bench/wrk-read.sh [duration, default 30s]
+#   MIXED_ONLY=1 runs only the rankings-with-logins part; WEB_ENV="VAR=value ..." adds web settings.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/bench/env.sh
 D="${1:-30s}"
 trap stop_web EXIT
-start_web
+start_web ${WEB_ENV:-}
 machine_facts
 
 # the login account (idempotent: 400 when it already exists)
@@ -21,10 +22,12 @@ run() {
   curl -fsS -o /dev/null "$BENCH_URL$1"   # prime the cache once (cold cost is measured separately)
   wrk -t2 -c64 -d"$D" --latency "$BENCH_URL$1"
 }
+if [ -z "${MIXED_ONLY:-}" ]; then
 run "/api/public/rankings"
 run "/api/public/rankings?city=City%2007&page=2"
 run "/api/public/videos"
 run "/api/public/videos?city=City%2007&q=skills"
+fi
 
 echo "== /api/public/rankings with concurrent logins (wrk -t1 -c4, bcrypt cost 12)"; machine_facts
 wrk -t1 -c4 -d"$(( ${D%s} + 10 ))s" --latency -s scripts/bench/login.lua "$BENCH_URL" >"$BENCH_DIR/login.out" 2>&1 &

@@ -122,6 +122,25 @@ impl Fixture {
     }
 }
 
+/// One process-wide capture. A thread-local subscriber (`set_default`) races with the
+/// other tests of this binary over tracing's cached callsite interest and can miss
+/// events; a global one sees every event, and each test looks for its own unique ids.
+fn global_logs() -> Captured {
+    static LOGS: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Captured::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
+        logs
+    })
+    .clone()
+}
+
 /// Collects formatted log output so a test can check what reached the logs.
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -175,14 +194,7 @@ async fn loads_secrets_and_parameters_over_the_environment() {
         fx.put_parameter(name, value, ParameterType::String).await;
     }
 
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = global_logs();
     // S3_BUCKET set in the environment too: the SSM value must win; PORT comes from env only.
     let source = fx.source(&[("S3_BUCKET", "env-bucket"), ("PORT", "9123")]);
     let config: Config = aws::load(&source).await.expect("load from AWS");
