@@ -68,7 +68,7 @@ PY
 }
 run_worker() { # concurrency -> runs until the queue is drained; prints job times, wall, CPU
   local conc=$1 log="$BENCH_DIR/worker-$1.log"
-  env "${WENV[@]}" WORKER_CONCURRENCY="$conc" WORKER_NAME="bench-$$-$conc" "$BIN/skillreel-worker" >"$log" 2>&1 &
+  env "${WENV[@]}" WORKER_CONCURRENCY="$conc" WORKER_NAME="bench-$$-$conc-$RANDOM" "$BIN/skillreel-worker" >"$log" 2>&1 &
   WORKER_PID=$!
   local ff="" ; : >"$BENCH_DIR/ffmpeg.argv"
   while [ "$(pending)" != 0 ]; do
