@@ -13,6 +13,30 @@ use tokio::io::AsyncWriteExt;
 
 use super::{MediaError, assets::render_once};
 
+/// Directory where test suites cache generated clips: `SKILLREEL_TEST_CACHE`, else
+/// `<temp dir>/skillreel-test-media` (created when missing).
+pub fn cache_dir() -> std::io::Result<PathBuf> {
+    let dir = std::env::var_os("SKILLREEL_TEST_CACHE")
+        .filter(|v| !v.is_empty())
+        .map_or_else(
+            || std::env::temp_dir().join("skillreel-test-media"),
+            PathBuf::from,
+        );
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// A cached clip with audio, made with the `ffmpeg` on `PATH`, in [`cache_dir`].
+pub async fn cached(width: u32, height: u32, secs: f64) -> Result<PathBuf, MediaError> {
+    let spec = ClipSpec {
+        width,
+        height,
+        secs,
+        audio: true,
+    };
+    generate(Path::new("ffmpeg"), &spec, &cache_dir()?).await
+}
+
 /// Frame rate of generated clips; low, because generation time matters more than motion.
 pub const CLIP_FPS: u32 = 15;
 

@@ -6,7 +6,7 @@ use std::{path::PathBuf, time::Duration};
 
 use reqwest::{Client, Response, StatusCode, multipart};
 use serde_json::{Value, json};
-use skillreel_shared::config::{Config, EnvSource, Source, StorageBackend};
+use skillreel_shared::config::{Config, EnvSource, StorageBackend};
 use skillreel_web::AppState;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -27,12 +27,7 @@ pub fn test_config(storage_dir: &std::path::Path) -> Config {
 
 /// Directory where generated test clips are cached between runs.
 pub fn clip_cache() -> PathBuf {
-    let dir = EnvSource.get("SKILLREEL_TEST_CACHE").map_or_else(
-        || std::env::temp_dir().join("skillreel-test-media"),
-        PathBuf::from,
-    );
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    skillreel_shared::media::testclip::cache_dir().expect("creating the clip cache")
 }
 
 /// A running web service.

@@ -1,23 +1,14 @@
 use std::path::{Path, PathBuf};
 
-use skillreel_shared::media::testclip::{ClipSpec, generate, generate_sized};
+use skillreel_shared::media::testclip::generate_sized;
 use sqlx::PgPool;
 
 use crate::helpers::{TestApp, body, clip_cache};
 
 async fn clip(width: u32, height: u32, secs: f64) -> PathBuf {
-    generate(
-        Path::new("ffmpeg"),
-        &ClipSpec {
-            width,
-            height,
-            secs,
-            audio: true,
-        },
-        &clip_cache(),
-    )
-    .await
-    .expect("generating a test clip")
+    skillreel_shared::media::testclip::cached(width, height, secs)
+        .await
+        .expect("generating a test clip")
 }
 
 async fn webm() -> Vec<u8> {

@@ -9,38 +9,22 @@ use std::{
 
 use reqwest::{Client, multipart};
 use serde_json::{Value, json};
-use skillreel_shared::{
-    config::{Config, EnvSource, Source, StorageBackend},
-    media::testclip::{ClipSpec, generate},
-};
+use skillreel_shared::config::{Config, EnvSource, StorageBackend};
 use skillreel_web::AppState;
 use skillreel_worker::JobContext;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+/// Directory where generated test clips are cached between runs.
 pub fn clip_cache() -> PathBuf {
-    let dir = EnvSource.get("SKILLREEL_TEST_CACHE").map_or_else(
-        || std::env::temp_dir().join("skillreel-test-media"),
-        PathBuf::from,
-    );
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    skillreel_shared::media::testclip::cache_dir().expect("creating the clip cache")
 }
 
 pub async fn clip(width: u32, height: u32, secs: f64) -> PathBuf {
-    generate(
-        Path::new("ffmpeg"),
-        &ClipSpec {
-            width,
-            height,
-            secs,
-            audio: true,
-        },
-        &clip_cache(),
-    )
-    .await
-    .expect("generating a test clip")
+    skillreel_shared::media::testclip::cached(width, height, secs)
+        .await
+        .expect("generating a test clip")
 }
 
 /// Test configuration: fast bcrypt, fast x264, short recovery timings, isolated keys.
