@@ -86,6 +86,11 @@ pub struct WebArgs {
     /// Ramp: time to hold --users after the ramp.
     #[arg(long, value_parser = parse_duration, default_value = "5m")]
     pub hold: Duration,
+    /// Smoke and sustained: users arrive evenly over this time before the --duration at
+    /// full load starts [0: all at once]. Each arrival signs up and logs in (two bcrypt
+    /// hashes), so a large N arriving at once measures a login storm, not the steady load.
+    #[arg(long, value_parser = parse_duration, default_value = "0s")]
+    pub warmup: Duration,
     /// Stop after this many requests, whatever the time.
     #[arg(long, default_value_t = 200_000)]
     pub max_requests: u64,
@@ -135,8 +140,8 @@ impl WebArgs {
         }
         let profile = match self.scenario {
             Scenario::Ramp => {
-                if self.duration.is_some() {
-                    bail!("--scenario ramp takes --ramp-up and --hold, not --duration");
+                if self.duration.is_some() || !self.warmup.is_zero() {
+                    bail!("--scenario ramp takes --ramp-up and --hold, not --duration or --warmup");
                 }
                 Profile {
                     users,
@@ -153,7 +158,7 @@ impl WebArgs {
                 let hold = self.duration.unwrap_or(Duration::from_secs(default));
                 Profile {
                     users,
-                    ramp_up: Duration::ZERO,
+                    ramp_up: self.warmup,
                     hold,
                 }
             }
@@ -445,6 +450,19 @@ mod tests {
             .profile()
             .unwrap();
         assert_eq!(sustained.hold, Duration::from_secs(300));
+        assert_eq!(
+            sustained.ramp_up,
+            Duration::ZERO,
+            "everyone at once by default"
+        );
+        let warmed = parse(&["--scenario", "sustained", "--users", "20", "--warmup", "1m"])
+            .unwrap()
+            .profile()
+            .unwrap();
+        assert_eq!(
+            (warmed.ramp_up, warmed.total()),
+            (Duration::from_secs(60), Duration::from_secs(360))
+        );
         assert!(
             parse(&["--scenario", "smoke", "--users", "0"])
                 .unwrap()

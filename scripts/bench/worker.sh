@@ -11,7 +11,7 @@ export DATABASE_URL="$BENCH_DB_URL" REDIS_PREFIX="$BENCH_PREFIX" STORAGE_BACKEND
   MEDIA_ASSETS_DIR="$BENCH_DIR/assets" BENCH_CLIP_DIR="$BENCH_DIR/clips" \
   FFMPEG_PRESET=veryfast LOG_FORMAT=json RUST_LOG=warn WORKER_NAME="bench-$$"
 trap 'rm -rf "$BENCH_DIR/worker-storage" "$BENCH_DIR/worker-tmp"; redis-cli --scan --pattern "$BENCH_PREFIX:*" | xargs -r redis-cli del >/dev/null' EXIT
-bench() { nice -n 0 cargo bench -q -p skillreel-worker --bench pipeline -- "$@"; }
+bench() { nice -n 0 cargo bench -q --workspace --bench pipeline -- "$@"; }
 machine_facts
 bench args
 bench overhead "${1:-2}"

@@ -1,18 +1,24 @@
 //! Access tokens (JWT, HS256) and password hashing (bcrypt).
 //!
-//! bcrypt is CPU-bound by design (≈ 250 ms at cost 12), so hashing runs on the
-//! blocking pool behind a semaphore: a burst of logins can use at most
-//! `bcrypt_max_concurrency` threads and never stalls the async runtime.
+//! bcrypt is CPU-bound by design (≈ 250 ms at cost 12), so hashing runs on a small
+//! pool of its own: `bcrypt_max_concurrency` threads at a lower scheduling priority
+//! (`bcrypt_nice`). A burst of logins therefore never stalls the async runtime, and
+//! when the cores are contended the kernel runs the request-serving threads first: a
+//! ranking read is not made to wait behind a password hash.
 
 use std::{
-    sync::Arc,
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicUsize, Ordering},
+        mpsc,
+    },
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
 use crate::config::AuthConfig;
 
@@ -39,6 +45,10 @@ pub enum AuthError {
     /// bcrypt failed or its worker thread died.
     #[error("password hashing failed: {0}")]
     Hash(String),
+    /// Too many hashes are already waiting (`bcrypt_max_waiting`): answering at once
+    /// beats making the client wait longer than it would.
+    #[error("too many sign-ins at once")]
+    Busy,
 }
 
 /// Issues and checks access tokens.
@@ -103,24 +113,109 @@ impl Tokens {
     }
 }
 
+/// A unit of work for the hashing pool.
+type HashJob = Box<dyn FnOnce() + Send>;
+
+/// The threads that run bcrypt. They live as long as some [`PasswordHasher`] clone does:
+/// dropping the last sender closes the channel and every thread returns.
+#[derive(Debug)]
+struct HashPool {
+    jobs: mpsc::Sender<HashJob>,
+    /// Jobs submitted and not yet started.
+    waiting: Arc<AtomicUsize>,
+    max_waiting: usize,
+}
+
+impl HashPool {
+    fn start(threads: usize, nice: i32) -> Result<Self, AuthError> {
+        let (tx, rx) = mpsc::channel::<HashJob>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads.max(1) {
+            let rx = Arc::clone(&rx);
+            std::thread::Builder::new()
+                .name(format!("bcrypt-{i}"))
+                .spawn(move || {
+                    lower_priority(nice);
+                    loop {
+                        // The lock is held only while waiting for the next job.
+                        let job = rx.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                        match job {
+                            // A panicking job loses its answer (its caller sees an
+                            // error), not the thread.
+                            Ok(job) => {
+                                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                            }
+                            Err(mpsc::RecvError) => return,
+                        }
+                    }
+                })
+                .map_err(|e| AuthError::Hash(format!("starting a hashing thread: {e}")))?;
+        }
+        Ok(Self {
+            jobs: tx,
+            waiting: Arc::default(),
+            max_waiting: 0,
+        })
+    }
+
+    /// Queues `job`, or refuses with [`AuthError::Busy`] when `max_waiting` jobs already
+    /// wait (0 = no limit).
+    fn submit(&self, job: HashJob) -> Result<(), AuthError> {
+        let queued = self.waiting.fetch_add(1, Ordering::SeqCst);
+        if self.max_waiting > 0 && queued >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(AuthError::Busy);
+        }
+        let waiting = Arc::clone(&self.waiting);
+        self.jobs
+            .send(Box::new(move || {
+                waiting.fetch_sub(1, Ordering::SeqCst);
+                job();
+            }))
+            .map_err(|_| AuthError::Hash("the hashing pool has stopped".into()))
+    }
+}
+
+/// Makes the calling thread yield to normal-priority threads: on Linux `setpriority`
+/// with a thread id changes that thread only. Failing to lower it costs latency, not
+/// correctness, so it is logged and ignored.
+fn lower_priority(nice: i32) {
+    if nice <= 0 {
+        return;
+    }
+    let tid = rustix::thread::gettid();
+    if let Err(e) = rustix::process::setpriority_process(Some(tid), nice) {
+        tracing::warn!(error = %e, nice, "could not lower the priority of a bcrypt thread");
+    }
+}
+
+/// The nice value of the calling thread (for tests and diagnostics).
+pub fn current_thread_nice() -> Option<i32> {
+    rustix::process::getpriority_process(Some(rustix::thread::gettid())).ok()
+}
+
 /// Hashes and verifies passwords off the async runtime with bounded concurrency.
 #[derive(Clone, Debug)]
 pub struct PasswordHasher {
     cost: u32,
-    permits: Arc<Semaphore>,
+    pool: Arc<HashPool>,
     /// Hash of a random password, verified against when the e-mail is unknown so
     /// that both failures take the same time.
     dummy_hash: Arc<str>,
 }
 
 impl PasswordHasher {
-    /// Builds a hasher; computes one dummy hash (blocking, at start-up).
+    /// Builds a hasher and starts its threads; computes one dummy hash (blocking, at
+    /// start-up).
     pub fn new(config: &AuthConfig) -> Result<Self, AuthError> {
         let dummy = bcrypt::hash(uuid::Uuid::new_v4().to_string(), config.bcrypt_cost)
             .map_err(|e| AuthError::Hash(e.to_string()))?;
         Ok(Self {
             cost: config.bcrypt_cost,
-            permits: Arc::new(Semaphore::new(config.bcrypt_max_concurrency)),
+            pool: Arc::new(HashPool {
+                max_waiting: config.bcrypt_max_waiting,
+                ..HashPool::start(config.bcrypt_max_concurrency, config.bcrypt_nice)?
+            }),
             dummy_hash: dummy.into(),
         })
     }
@@ -129,14 +224,17 @@ impl PasswordHasher {
         &self,
         f: impl FnOnce() -> Result<T, bcrypt::BcryptError> + Send + 'static,
     ) -> Result<T, AuthError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| AuthError::Hash(e.to_string()))?;
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|e| AuthError::Hash(e.to_string()))?
+        let (tx, rx) = oneshot::channel();
+        self.pool.submit(Box::new(move || {
+            // The caller went away (client disconnected) while the job was queued:
+            // skip the expensive part.
+            if tx.is_closed() {
+                return;
+            }
+            let _ = tx.send(f());
+        }))?;
+        rx.await
+            .map_err(|_| AuthError::Hash("a hashing thread died".into()))?
             .map_err(|e| AuthError::Hash(e.to_string()))
     }
 
@@ -214,6 +312,8 @@ mod tests {
             token_ttl: Duration::from_secs(60),
             bcrypt_cost: 4,
             bcrypt_max_concurrency: 1,
+            bcrypt_nice: 0,
+            bcrypt_max_waiting: 0,
         };
         let h = PasswordHasher::new(&cfg).unwrap();
         let hash = h.hash("correct horse".into()).await.unwrap();
@@ -224,5 +324,112 @@ mod tests {
         );
         assert!(!h.verify("wrong horse".into(), Some(hash)).await.unwrap());
         assert!(!h.verify("anything".into(), None).await.unwrap());
+    }
+
+    fn pool_config(threads: usize, nice: i32) -> AuthConfig {
+        AuthConfig {
+            jwt_secret: SecretString::from("x"),
+            token_ttl: Duration::from_secs(60),
+            bcrypt_cost: 4,
+            bcrypt_max_concurrency: threads,
+            bcrypt_nice: nice,
+            bcrypt_max_waiting: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn hashing_threads_run_at_the_configured_niceness() {
+        let base = current_thread_nice().unwrap();
+        let nice = (base + 5).min(19);
+        let h = PasswordHasher::new(&pool_config(1, nice)).unwrap();
+        let seen = h.run(|| Ok(current_thread_nice())).await.unwrap().unwrap();
+        assert_eq!(seen, nice);
+        // The caller's own thread is left alone.
+        assert_eq!(current_thread_nice().unwrap(), base);
+    }
+
+    #[tokio::test]
+    async fn no_more_hashes_run_at_once_than_configured() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let h = PasswordHasher::new(&pool_config(2, 0)).unwrap();
+        let running = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let jobs = (0..8).map(|_| {
+            let (running, peak) = (Arc::clone(&running), Arc::clone(&peak));
+            h.run(move || {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(30));
+                running.fetch_sub(1, Ordering::SeqCst);
+                Ok(())
+            })
+        });
+        for r in futures::future::join_all(jobs).await {
+            r.unwrap();
+        }
+        assert_eq!(peak.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_request_skips_its_queued_hash() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let h = PasswordHasher::new(&pool_config(1, 0)).unwrap();
+        let ran = Arc::new(AtomicUsize::new(0));
+        // Occupy the only thread, then queue a job and drop its future.
+        let h2 = h.clone();
+        let blocker = tokio::spawn(async move {
+            h2.run(|| {
+                std::thread::sleep(Duration::from_millis(150));
+                Ok(())
+            })
+            .await
+        });
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let ran2 = Arc::clone(&ran);
+        {
+            let mut queued = Box::pin(h.run(move || {
+                ran2.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }));
+            // Polling once submits the job; dropping the future abandons it.
+            assert!(futures::poll!(queued.as_mut()).is_pending());
+        }
+        blocker.await.unwrap().unwrap();
+        // A later job runs after the abandoned one was skipped.
+        h.run(|| Ok(())).await.unwrap();
+        assert_eq!(ran.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn past_the_waiting_limit_requests_are_refused_at_once() {
+        let mut cfg = pool_config(1, 0);
+        cfg.bcrypt_max_waiting = 2;
+        let h = PasswordHasher::new(&cfg).unwrap();
+        let slow = || {
+            std::thread::sleep(Duration::from_millis(200));
+            Ok(())
+        };
+        // One running, two waiting: the fourth is refused without waiting.
+        let running = tokio::spawn({
+            let h = h.clone();
+            async move { h.run(slow).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let queued: Vec<_> = (0..2)
+            .map(|_| {
+                let h = h.clone();
+                tokio::spawn(async move { h.run(slow).await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let started = std::time::Instant::now();
+        assert!(matches!(h.run(slow).await, Err(AuthError::Busy)));
+        assert!(started.elapsed() < Duration::from_millis(100));
+        running.await.unwrap().unwrap();
+        for q in queued {
+            q.await.unwrap().unwrap();
+        }
+        // Once the queue drained, hashing is accepted again.
+        h.run(|| Ok(())).await.unwrap();
     }
 }

@@ -7,10 +7,15 @@
 //! using old entries as soon as its local entry expires — within a second — and the
 //! instance that took the write drops its local entries at once.
 //!
+//! Misses are single-flight per instance: concurrent requests for the same missing
+//! key wait for one load instead of each running the query (after a vote, 64 waiting
+//! ranking requests cost one query, not 64).
+//!
 //! Redis being down degrades to reading Postgres, never to an error.
 
 use std::{
     collections::HashMap,
+    hash::{BuildHasher, RandomState},
     sync::{Arc, RwLock},
     time::{Duration, Instant},
 };
@@ -41,6 +46,10 @@ impl Namespace {
 /// Bound on local entries; past it the map is cleared (entries are cheap to refill).
 const MAX_LOCAL_ENTRIES: usize = 4096;
 
+/// Load locks: a key maps to one of these stripes, so two different keys rarely
+/// wait for each other, and the lock set stays fixed in size.
+const LOAD_STRIPES: usize = 64;
+
 #[derive(Debug)]
 struct Entry {
     stored: Instant,
@@ -54,6 +63,8 @@ pub struct PublicCache {
     prefix: Arc<str>,
     config: CacheConfig,
     local: Arc<RwLock<HashMap<(Namespace, String), Entry>>>,
+    loading: Arc<[tokio::sync::Mutex<()>]>,
+    stripe_hasher: RandomState,
 }
 
 impl std::fmt::Debug for PublicCache {
@@ -72,7 +83,16 @@ impl PublicCache {
             prefix: prefix.into(),
             config,
             local: Arc::default(),
+            loading: (0..LOAD_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
+            stripe_hasher: RandomState::new(),
         }
+    }
+
+    fn load_lock(&self, ns: Namespace, key: &str) -> &tokio::sync::Mutex<()> {
+        let stripe = self.stripe_hasher.hash_one((ns, key)) as usize % self.loading.len();
+        &self.loading[stripe]
     }
 
     fn generation_key(&self, ns: Namespace) -> String {
@@ -112,6 +132,11 @@ impl PublicCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Bytes, E>>,
     {
+        if let Some(hit) = self.local_get(ns, key) {
+            return Ok(hit);
+        }
+        // Single flight: whoever gets the lock first loads; the others find its result.
+        let _loading = self.load_lock(ns, key).lock().await;
         if let Some(hit) = self.local_get(ns, key) {
             return Ok(hit);
         }

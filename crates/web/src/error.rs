@@ -147,6 +147,12 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // Every 503 is temporary: a dependency restarting, or a full hashing queue.
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
         if let Some(cause) = cause {
             response.extensions_mut().insert(InternalCause(cause));
         }

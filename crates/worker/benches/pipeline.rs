@@ -22,7 +22,7 @@ use futures::StreamExt;
 use skillreel_shared::{
     config, db,
     media::{
-        pipeline,
+        ffmpeg, pipeline,
         testclip::{self, ClipSpec},
     },
     queue::ProcessVideo,
@@ -139,6 +139,36 @@ async fn bare(ctx: &JobContext, clip: &Path, dir: &Path) -> Duration {
     elapsed
 }
 
+/// The same argv through `media::ffmpeg::run` (ffmpeg-sidecar, log parsing, progress).
+async fn sidecar(ctx: &JobContext, clip: &Path, dir: &Path) -> Duration {
+    let out = dir.join("sidecar-out.mp4");
+    let args = pipeline::build_args(&ctx.config.media, &ctx.assets, clip, &out);
+    let t = Instant::now();
+    ffmpeg::run(
+        &ctx.config.media.ffmpeg_path,
+        &args,
+        ctx.config.media.job_timeout,
+        |_| {},
+    )
+    .await
+    .expect("ffmpeg through the sidecar");
+    let elapsed = t.elapsed();
+    let _ = std::fs::remove_file(&out);
+    elapsed
+}
+
+/// `pipeline::process`: input probe, the sidecar run, output probe.
+async fn process(ctx: &JobContext, clip: &Path, dir: &Path) -> Duration {
+    let out = dir.join("process-out.mp4");
+    let t = Instant::now();
+    pipeline::process(&ctx.config.media, &ctx.assets, clip, &out, |_| {})
+        .await
+        .expect("pipeline::process");
+    let elapsed = t.elapsed();
+    let _ = std::fs::remove_file(&out);
+    elapsed
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
@@ -202,22 +232,29 @@ async fn main() -> anyhow::Result<()> {
         "overhead" => {
             let runs = num(1, 3);
             let c45 = clip(&ctx, 45.0, &clips).await;
-            let (mut b, mut e) = (Vec::new(), Vec::new());
+            let mut all: [Vec<f64>; 4] = Default::default();
             for i in 0..runs {
-                // alternate so drifting machine load hits both sides alike
+                // Alternate within each run so drifting machine load hits every variant
+                // alike: bare argv, the same argv through the sidecar wrapper, the whole
+                // media step (probes included), the whole job (storage and DB included).
                 let tb = bare(&ctx, &c45, &clips).await.as_secs_f64();
+                let ts = sidecar(&ctx, &c45, &clips).await.as_secs_f64();
+                let tp = process(&ctx, &c45, &clips).await.as_secs_f64();
                 let te = end_to_end(&ctx, owner, &c45, 45.0).await.as_secs_f64();
                 println!(
-                    "run {i}: bare ffmpeg {tb:.2} s, end-to-end job {te:.2} s, ratio {:.3}  (loadavg {})",
+                    "run {i}: bare {tb:.2} s, sidecar {ts:.2} s, process {tp:.2} s, job {te:.2} s, job/bare {:.3}  (loadavg {})",
                     te / tb,
                     load()
                 );
-                b.push(tb);
-                e.push(te);
+                for (v, t) in all.iter_mut().zip([tb, ts, tp, te]) {
+                    v.push(t);
+                }
             }
-            let (mb, me) = (median(b), median(e));
+            let [mb, ms, mp, me] = all.map(median);
             println!(
-                "RESULT overhead: median bare {mb:.2} s, median end-to-end {me:.2} s, ratio {:.3}",
+                "RESULT overhead: medians bare {mb:.2} s, sidecar {ms:.2} s ({:.3}), process {mp:.2} s ({:.3}), end-to-end {me:.2} s; ratio job/bare {:.3}",
+                ms / mb,
+                mp / mb,
                 me / mb
             );
         }

@@ -1,6 +1,10 @@
 //! Worker scenario: inject K processing jobs straight into the queue, bypassing the
 //! web layer, then watch running workers drain it.
 //!
+//! Two shapes: a burst (all jobs at second 0: saturation, the drain rate is the
+//! capacity) and a steady stream (`--rate` jobs per minute: a sustained load, where the
+//! queue depth shows whether the workers keep up).
+//!
 //! The harness does not start workers; run them yourself with the
 //! `WORKER_CONCURRENCY` under test (and the same environment as this command:
 //! `DATABASE_URL`, `REDIS_URL`, `REDIS_PREFIX`, storage settings). Each second it
@@ -19,6 +23,7 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 use skillreel_shared::config::{self, Config};
 use skillreel_shared::media::testclip;
+use skillreel_shared::queue::ProcessVideo;
 
 use crate::charts;
 use crate::cli::DEFAULT_RESULTS_DIR;
@@ -42,6 +47,10 @@ pub struct WorkerArgs {
     /// Use this MP4 instead of generating one.
     #[arg(long, conflicts_with = "clip_size")]
     pub clip: Option<PathBuf>,
+    /// Enqueue at this many jobs per minute, evenly spaced, instead of all at once
+    /// (a sustained run); without it every job is enqueued at second 0 (saturation).
+    #[arg(long, value_parser = parse_rate)]
+    pub rate: Option<f64>,
     /// Stop watching after this long, finished or not.
     #[arg(long, value_parser = parse_duration, default_value = "30m")]
     pub timeout: Duration,
@@ -63,6 +72,22 @@ pub struct WorkerArgs {
     /// Suffix for the results folder name (e.g. c2-50mb).
     #[arg(long)]
     pub label: Option<String>,
+}
+
+/// Parses a positive jobs-per-minute rate.
+pub fn parse_rate(raw: &str) -> Result<f64, String> {
+    match raw.trim().parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!(
+            "{raw:?} is not a positive number of jobs per minute"
+        )),
+    }
+}
+
+/// When job `index` (0-based) is enqueued, seconds after the first: all at 0 for a
+/// burst, `index · 60 / rate` for a steady stream.
+pub fn enqueue_at(index: usize, rate: Option<f64>) -> f64 {
+    rate.map_or(0.0, |per_min| index as f64 * 60.0 / per_min)
 }
 
 /// Parses `50MB`, `100MiB`, `2GB` or a bare byte count (MB = 10^6, MiB = 2^20).
@@ -124,6 +149,9 @@ pub struct WorkerSummary {
     pub clip_bytes: u64,
     /// Its duration.
     pub clip_duration_s: f64,
+    /// Enqueue rate in jobs per minute (`--rate`); none for a burst.
+    #[serde(default)]
+    pub rate_per_min: Option<f64>,
     /// As given by `--worker-concurrency`.
     pub worker_concurrency: Option<u32>,
     /// As given by `--workers`.
@@ -136,7 +164,7 @@ pub struct WorkerSummary {
     pub stop_reason: WorkerStop,
     /// Final counts.
     pub failed: u64,
-    /// Jobs neither processed nor failed at the end.
+    /// Jobs neither processed nor failed at the end (never-enqueued ones included).
     pub unfinished: u64,
     /// Largest queue depth seen.
     pub max_queue_depth: u64,
@@ -175,13 +203,15 @@ pub async fn run_worker(args: &WorkerArgs) -> Result<PathBuf> {
         clip: clip.path.display().to_string(),
         clip_bytes: clip.bytes,
         clip_duration_s: clip.duration_secs,
+        rate_per_min: args.rate,
         worker_concurrency: args.worker_concurrency,
         workers: args.workers,
         staging_s: run.staging_s,
         elapsed_s: run.elapsed_s,
         stop_reason: run.stop_reason,
         failed: counts.failed,
-        unfinished: counts.waiting + counts.processing,
+        // Jobs still waiting, running, or (on a stream cut short) never enqueued.
+        unfinished: u64::from(args.jobs).saturating_sub(counts.processed + counts.failed),
         max_queue_depth: run.rows.iter().map(|r| r.queue_depth).max().unwrap_or(0),
         throughput: run.tracker.throughput(),
         kept: args.keep,
@@ -240,23 +270,16 @@ async fn inject_and_watch(
     }
     let staging_s = staging.elapsed().as_secs_f64();
 
-    // Enqueue in one burst so every job is in the queue before measuring.
+    // A burst enqueues everything now, before measuring; a stream enqueues each job
+    // when its time comes, from the polling loop.
     let started_at = Utc::now();
     let start = Instant::now();
     let mut tracker = Tracker::default();
-    for job in &jobs {
-        backends
-            .queue
-            .enqueue(job.clone())
-            .await
-            .context("enqueueing a job")?;
-        tracker.enqueued(job.video_id, start.elapsed().as_secs_f64());
-    }
-    println!(
-        "{} jobs enqueued; watching (timeout {:?})",
-        jobs.len(),
-        args.timeout
-    );
+    let schedule: Vec<(f64, ProcessVideo)> = jobs
+        .into_iter()
+        .enumerate()
+        .map(|(i, job)| (enqueue_at(i, args.rate), job))
+        .collect();
     let watch = Watch {
         backends,
         owner,
@@ -264,7 +287,20 @@ async fn inject_and_watch(
         started_at,
         timeout: args.timeout,
     };
-    let (rows, stop_reason) = watch.run(&mut tracker).await?;
+    let mut schedule = schedule.into_iter().peekable();
+    watch.enqueue_due(&mut schedule, &mut tracker).await?;
+    match args.rate {
+        None => println!(
+            "{} jobs enqueued; watching (timeout {:?})",
+            tracker.counts().waiting,
+            args.timeout
+        ),
+        Some(rate) => println!(
+            "enqueueing {} jobs at {rate} per minute; watching (timeout {:?})",
+            args.jobs, args.timeout
+        ),
+    }
+    let (rows, stop_reason) = watch.run(&mut tracker, &mut schedule).await?;
     Ok(Measured {
         started_at,
         staging_s,
@@ -295,6 +331,9 @@ async fn prepare_clip(config: &Config, args: &WorkerArgs) -> Result<Clip> {
     Clip::probe(config, &path).await
 }
 
+/// Jobs not yet enqueued, with the second each one is due.
+type Schedule = std::iter::Peekable<std::vec::IntoIter<(f64, ProcessVideo)>>;
+
 /// The polling loop of a worker run.
 struct Watch<'a> {
     backends: &'a Backends,
@@ -305,9 +344,29 @@ struct Watch<'a> {
 }
 
 impl Watch<'_> {
-    /// Polls job states every [`POLL`] and the queue depth every second until every
-    /// job finished, `timeout` passed or Ctrl-C; returns one row per second.
-    async fn run(&self, tracker: &mut Tracker) -> Result<(Vec<QueueRow>, WorkerStop)> {
+    /// Enqueues every scheduled job whose time has come.
+    async fn enqueue_due(&self, schedule: &mut Schedule, tracker: &mut Tracker) -> Result<()> {
+        while let Some((_, job)) =
+            schedule.next_if(|(at, _)| *at <= self.start.elapsed().as_secs_f64())
+        {
+            self.backends
+                .queue
+                .enqueue(job.clone())
+                .await
+                .context("enqueueing a job")?;
+            tracker.enqueued(job.video_id, self.start.elapsed().as_secs_f64());
+        }
+        Ok(())
+    }
+
+    /// Enqueues scheduled jobs as they fall due, polls job states every [`POLL`] and the
+    /// queue depth every second until every job was enqueued and finished, `timeout`
+    /// passed or Ctrl-C; returns one row per second.
+    async fn run(
+        &self,
+        tracker: &mut Tracker,
+        schedule: &mut Schedule,
+    ) -> Result<(Vec<QueueRow>, WorkerStop)> {
         let mut rows: Vec<QueueRow> = Vec::new();
         let mut tick = tokio::time::interval(POLL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -318,12 +377,13 @@ impl Watch<'_> {
                 _ = tick.tick() => false,
                 _ = &mut interrupted => true,
             };
+            self.enqueue_due(schedule, tracker).await?;
             let now_s = self.start.elapsed().as_secs_f64();
             self.poll(tracker, now_s).await?;
 
             let stop = if ctrl_c {
                 Some(WorkerStop::Interrupted)
-            } else if tracker.all_done() {
+            } else if schedule.peek().is_none() && tracker.all_done() {
                 Some(WorkerStop::Done)
             } else if self.start.elapsed() >= self.timeout {
                 Some(WorkerStop::Timeout)
@@ -414,6 +474,24 @@ fn print_summary(s: &WorkerSummary) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_burst_enqueues_at_zero_and_a_stream_spaces_jobs_evenly() {
+        assert_eq!(enqueue_at(0, None), 0.0);
+        assert_eq!(enqueue_at(7, None), 0.0);
+        assert_eq!(enqueue_at(0, Some(4.0)), 0.0);
+        assert_eq!(enqueue_at(1, Some(4.0)), 15.0);
+        assert_eq!(enqueue_at(10, Some(12.0)), 50.0);
+    }
+
+    #[test]
+    fn rates_must_be_positive_numbers() {
+        assert_eq!(parse_rate("6"), Ok(6.0));
+        assert_eq!(parse_rate(" 2.5 "), Ok(2.5));
+        for bad in ["0", "-1", "abc", "inf", "NaN", ""] {
+            assert!(parse_rate(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn sizes_parse_in_decimal_and_binary_units() {

@@ -20,6 +20,8 @@
 //! | `JWT_TTL_SECS` | access token lifetime [`3600`] |
 //! | `BCRYPT_COST` | bcrypt cost [`12`] |
 //! | `BCRYPT_MAX_CONCURRENCY` | bcrypt hashes running at once [number of CPUs] |
+//! | `BCRYPT_NICE` | scheduling niceness of the hashing threads, 0–19 [`5`] |
+//! | `BCRYPT_MAX_WAITING` | hashes allowed to wait for a thread before sign-ups and logins get `503`; 0 = no limit [`32` per hashing thread] |
 //! | `STORAGE_BACKEND` | `local` or `s3` [`local`] |
 //! | `STORAGE_DIR` | root of the local store [`./var/storage`] |
 //! | `S3_BUCKET`, `AWS_REGION` | bucket and region [`skillreel`, `us-east-1`] |
@@ -129,6 +131,12 @@ pub struct AuthConfig {
     pub bcrypt_cost: u32,
     /// Hashes allowed to run at once, so a login burst cannot take every core.
     pub bcrypt_max_concurrency: usize,
+    /// Niceness (0–19) of the hashing threads: above 0, request handling wins the CPU
+    /// over password hashing when both want it.
+    pub bcrypt_nice: i32,
+    /// Hashes allowed to wait for a thread; past it sign-up and login answer `503` at
+    /// once instead of queueing for longer than a client waits. 0 = no limit.
+    pub bcrypt_max_waiting: usize,
 }
 
 /// Which object store to use.
@@ -381,6 +389,14 @@ impl Config {
             }
         };
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let bcrypt_threads = parse(src, "BCRYPT_MAX_CONCURRENCY", cpus)?.max(1);
+        let bcrypt_nice: i32 = parse(src, "BCRYPT_NICE", 5)?;
+        if !(0..=19).contains(&bcrypt_nice) {
+            return Err(ConfigError::Invalid {
+                name: "BCRYPT_NICE".into(),
+                reason: format!("expected 0–19, got {bcrypt_nice}"),
+            });
+        }
         let url_signing_key = src
             .get("URL_SIGNING_KEY")
             .unwrap_or_else(|| jwt_secret.clone());
@@ -409,7 +425,9 @@ impl Config {
                 jwt_secret: jwt_secret.into(),
                 token_ttl: secs(src, "JWT_TTL_SECS", 3600)?,
                 bcrypt_cost: parse(src, "BCRYPT_COST", 12)?,
-                bcrypt_max_concurrency: parse(src, "BCRYPT_MAX_CONCURRENCY", cpus)?.max(1),
+                bcrypt_max_concurrency: bcrypt_threads,
+                bcrypt_nice,
+                bcrypt_max_waiting: parse(src, "BCRYPT_MAX_WAITING", 32 * bcrypt_threads)?,
             },
             storage: StorageConfig {
                 backend: storage_backend,

@@ -21,23 +21,44 @@ pub struct RankingRow {
 
 /// A page of the ranking. Only players with at least one public video are ranked;
 /// ties go to the player who signed up first (lower id), so pages never overlap.
+///
+/// Reads the per-player totals that a trigger on `videos` keeps (migration
+/// `20261123000001`), so a page is an index range scan (`players_ranking_idx`, or
+/// `players_city_ranking_idx` with a city) instead of an aggregate over every public
+/// video. Two statements, not one with `$1 IS NULL OR …`, so each has a plan that
+/// uses its index.
 pub async fn page(
     db: impl PgExecutor<'_>,
     page: Page,
     city: Option<&str>,
 ) -> Result<Vec<RankingRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT p.id AS player_id, p.first_name, p.last_name, p.city, t.votes
-           FROM (SELECT owner_id, SUM(votes_count)::BIGINT AS votes
-                   FROM videos WHERE status = 'public' GROUP BY owner_id) t
-           JOIN players p ON p.id = t.owner_id
-          WHERE ($1::TEXT IS NULL OR lower(p.city) = lower($1))
-          ORDER BY t.votes DESC, p.id ASC
-          LIMIT $2 OFFSET $3",
-    )
-    .bind(city.map(str::trim))
-    .bind(i64::from(page.limit))
-    .bind(page.offset())
-    .fetch_all(db)
-    .await
+    match city.map(str::trim) {
+        None => {
+            sqlx::query_as(
+                "SELECT id AS player_id, first_name, last_name, city, public_votes AS votes
+               FROM players
+              WHERE public_videos > 0
+              ORDER BY public_votes DESC, id ASC
+              LIMIT $1 OFFSET $2",
+            )
+            .bind(i64::from(page.limit))
+            .bind(page.offset())
+            .fetch_all(db)
+            .await
+        }
+        Some(city) => {
+            sqlx::query_as(
+                "SELECT id AS player_id, first_name, last_name, city, public_votes AS votes
+               FROM players
+              WHERE public_videos > 0 AND lower(city) = lower($1)
+              ORDER BY public_votes DESC, id ASC
+              LIMIT $2 OFFSET $3",
+            )
+            .bind(city)
+            .bind(i64::from(page.limit))
+            .bind(page.offset())
+            .fetch_all(db)
+            .await
+        }
+    }
 }

@@ -3,6 +3,7 @@
 use axum::{Json as JsonResponse, extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use skillreel_shared::{
+    auth::AuthError,
     db::{self, players::EMAIL_UNIQUE},
     domain::{self, FieldError, NewPlayer},
 };
@@ -56,7 +57,8 @@ const EMAIL_TAKEN: &str = "A player with this email already exists";
 #[utoipa::path(post, path = "/api/auth/signup", tag = "auth", request_body = SignupRequest,
     responses((status = 201, body = PlayerResponse),
               (status = 400, description = "passwords differ or email taken", body = crate::error::ErrorBody),
-              (status = 422, description = "invalid fields", body = crate::error::ErrorBody)))]
+              (status = 422, description = "invalid fields", body = crate::error::ErrorBody),
+              (status = 503, description = "too many sign-ins at once (Retry-After)", body = crate::error::ErrorBody)))]
 pub async fn signup(
     State(state): State<AppState>,
     Json(req): Json<SignupRequest>,
@@ -88,7 +90,7 @@ pub async fn signup(
         .hasher
         .hash(req.password1)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(hashing_error)?;
     let player = db::players::insert(&state.db, &new, &hash)
         .await
         .map_err(|e| {
@@ -135,7 +137,8 @@ pub struct TokenResponse {
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = TokenResponse),
               (status = 401, description = "unknown email or wrong password", body = crate::error::ErrorBody),
-              (status = 422, body = crate::error::ErrorBody)))]
+              (status = 422, body = crate::error::ErrorBody),
+              (status = 503, description = "too many sign-ins at once (Retry-After)", body = crate::error::ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
     Json(req): Json<LoginRequest>,
@@ -150,7 +153,7 @@ pub async fn login(
         .hasher
         .verify(req.password, hash)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(hashing_error)?;
     let id = id
         .filter(|_| ok)
         .ok_or_else(|| ApiError::Unauthorized("Invalid email or password".into()))?;
@@ -160,4 +163,15 @@ pub async fn login(
         token_type: "bearer",
         expires_in: state.tokens.ttl_secs(),
     }))
+}
+
+/// A full hashing queue is a `503` the client can retry; anything else is a `500`.
+fn hashing_error(err: AuthError) -> ApiError {
+    match err {
+        AuthError::Busy => ApiError::Unavailable(
+            "too many sign-ins at once, try again in a few seconds".into(),
+            "bcrypt queue full".into(),
+        ),
+        other => ApiError::internal(other),
+    }
 }

@@ -282,3 +282,55 @@ async fn bad_tokens_are_401(db: PgPool) {
         .unwrap();
     assert_eq!(r.status(), 401);
 }
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn a_full_hashing_queue_answers_503_at_once_and_stores_nothing(db: PgPool) {
+    let app = TestApp::spawn_with(db.clone(), |c| {
+        // One slow hashing thread and room for one waiting hash.
+        c.auth.bcrypt_cost = 12;
+        c.auth.bcrypt_max_concurrency = 1;
+        c.auth.bcrypt_max_waiting = 1;
+    })
+    .await;
+    let app = std::sync::Arc::new(app);
+    let signups = (0..6).map(|i| {
+        let app = std::sync::Arc::clone(&app);
+        tokio::spawn(async move {
+            let email = format!("burst{i}@example.com");
+            let r = app
+                .post_json(
+                    "/api/auth/signup",
+                    &signup_body(&email, "password1", "password1"),
+                    None,
+                )
+                .await;
+            let retry_after = r.headers().get("retry-after").cloned();
+            (r.status(), retry_after, body(r).await)
+        })
+    });
+    let mut created = 0;
+    let mut refused = 0;
+    for r in futures::future::join_all(signups).await {
+        let (status, retry_after, b) = r.unwrap();
+        match status {
+            StatusCode::CREATED => created += 1,
+            StatusCode::SERVICE_UNAVAILABLE => {
+                refused += 1;
+                assert_eq!(retry_after.unwrap(), "5");
+                assert_eq!(b["code"], "service-unavailable");
+                assert!(b["detail"].as_str().unwrap().contains("too many sign-ins"));
+            }
+            other => panic!("unexpected {other}: {b}"),
+        }
+    }
+    assert!(
+        created >= 1 && refused >= 1,
+        "{created} created, {refused} refused"
+    );
+    // Only the accepted sign-ups left a row.
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM players")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(rows, created);
+}

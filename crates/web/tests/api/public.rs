@@ -234,3 +234,81 @@ async fn a_vote_refreshes_the_cached_ranking_on_every_instance(db: PgPool) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// `players.public_votes`/`public_videos` (kept by a trigger, read by the ranking) as
+/// `(votes, videos)`, and the same recomputed from `videos`.
+async fn totals(db: &PgPool, player: i64) -> ((i64, i32), (i64, i32)) {
+    let kept: (i64, i32) =
+        sqlx::query_as("SELECT public_votes, public_videos FROM players WHERE id = $1")
+            .bind(player)
+            .fetch_one(db)
+            .await
+            .unwrap();
+    let recomputed: (i64, i32) = sqlx::query_as(
+        "SELECT COALESCE(SUM(votes_count), 0)::BIGINT, COUNT(*)::INT
+           FROM videos WHERE owner_id = $1 AND status = 'public'",
+    )
+    .bind(player)
+    .fetch_one(db)
+    .await
+    .unwrap();
+    (kept, recomputed)
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn player_totals_follow_every_change_to_public_videos(db: PgPool) {
+    let app = TestApp::spawn(db.clone()).await;
+    let (ana, ana_token) = app.player("Ana", "Bogotá").await;
+    let (bob, _) = app.player("Bob", "Cali").await;
+    let (_, voter) = app.player("Voter", "Cali").await;
+    let exec = |sql: &'static str, id: i64| {
+        let db = db.clone();
+        async move {
+            sqlx::query(sql).bind(id).execute(&db).await.unwrap();
+        }
+    };
+
+    // Not public yet: not counted, and votes cannot reach it.
+    let v = seed_video(&db, ana, "processed").await;
+    assert_eq!(totals(&db, ana).await, ((0, 0), (0, 0)));
+    // Published through the API: counted, ranked with 0 votes.
+    assert_eq!(
+        app.post(&format!("/api/videos/{v}/publish"), &ana_token)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(totals(&db, ana).await, ((0, 1), (0, 1)));
+    assert_eq!(vote(&app, v, &voter).await.status(), 200);
+    let w = seed_public_video(&db, ana, "second").await;
+    exec(
+        "UPDATE videos SET votes_count = votes_count + 4 WHERE id = $1",
+        w,
+    )
+    .await;
+    assert_eq!(totals(&db, ana).await, ((5, 2), (5, 2)));
+
+    // Heartbeat-like updates of other columns change nothing.
+    exec(
+        "UPDATE videos SET progress = 50, updated_at = now() WHERE id = $1",
+        w,
+    )
+    .await;
+    assert_eq!(totals(&db, ana).await, ((5, 2), (5, 2)));
+
+    // A row moving to another owner, or leaving, takes its votes along.
+    sqlx::query("UPDATE videos SET owner_id = $1 WHERE id = $2")
+        .bind(bob)
+        .bind(w)
+        .execute(&db)
+        .await
+        .unwrap();
+    assert_eq!(totals(&db, ana).await, ((1, 1), (1, 1)));
+    assert_eq!(totals(&db, bob).await, ((4, 1), (4, 1)));
+    exec("DELETE FROM videos WHERE id = $1", v).await;
+    assert_eq!(totals(&db, ana).await, ((0, 0), (0, 0)));
+
+    // The ranking reads the kept totals: Bob ranked, Ana (no public video) not.
+    let r = names(&body(app.get("/api/public/rankings", None).await).await);
+    assert_eq!(r, [(1, "Bob Tester".into(), 4)]);
+}

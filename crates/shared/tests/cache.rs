@@ -1,0 +1,117 @@
+//! The public-read cache against a real Redis (`REDIS_URL`, default 127.0.0.1:6379).
+
+use std::{
+    convert::Infallible,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use bytes::Bytes;
+use skillreel_shared::{
+    cache::{Namespace, PublicCache},
+    config::CacheConfig,
+};
+
+/// A cache under a fresh key prefix (no entry of an earlier run can answer), and the
+/// cleanup that deletes its keys at the end.
+async fn cache() -> (PublicCache, Cleanup) {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let client = redis::Client::open(url).expect("REDIS_URL");
+    let conn = redis::aio::ConnectionManager::new(client)
+        .await
+        .expect("Redis must be reachable for this test");
+    let prefix = format!("cachetest-{}", uuid::Uuid::new_v4());
+    let cache = PublicCache::new(
+        conn.clone(),
+        &prefix,
+        CacheConfig {
+            local_ttl: Duration::from_secs(1),
+            redis_ttl: Duration::from_secs(30),
+        },
+    );
+    (cache, Cleanup { conn, prefix })
+}
+
+struct Cleanup {
+    conn: redis::aio::ConnectionManager,
+    prefix: String,
+}
+
+impl Cleanup {
+    async fn run(mut self) {
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}:*", self.prefix))
+            .query_async(&mut self.conn)
+            .await
+            .unwrap();
+        if !keys.is_empty() {
+            let () = redis::cmd("DEL")
+                .arg(&keys)
+                .query_async(&mut self.conn)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn concurrent_misses_of_one_key_load_once() {
+    let (cache, cleanup) = cache().await;
+    let loads = Arc::new(AtomicUsize::new(0));
+    let requests = (0..32).map(|_| {
+        let (cache, loads) = (cache.clone(), Arc::clone(&loads));
+        tokio::spawn(async move {
+            cache
+                .get_or_load(Namespace::Rankings, "page=1", || async {
+                    loads.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    Ok::<_, Infallible>(Bytes::from_static(b"ranking"))
+                })
+                .await
+        })
+    });
+    for r in futures::future::join_all(requests).await {
+        assert_eq!(r.unwrap().unwrap(), Bytes::from_static(b"ranking"));
+    }
+    assert_eq!(loads.load(Ordering::SeqCst), 1);
+    cleanup.run().await;
+}
+
+#[tokio::test]
+async fn different_keys_and_invalidation_load_again() {
+    let (cache, cleanup) = cache().await;
+    let loads = Arc::new(AtomicUsize::new(0));
+    let get = |key: &'static str| {
+        let (cache, loads) = (cache.clone(), Arc::clone(&loads));
+        async move {
+            cache
+                .get_or_load(Namespace::Rankings, key, || async {
+                    let n = loads.fetch_add(1, Ordering::SeqCst);
+                    Ok::<_, Infallible>(Bytes::from(format!("{key}#{n}")))
+                })
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(get("a").await, "a#0");
+    assert_eq!(get("b").await, "b#1");
+    assert_eq!(get("a").await, "a#0", "a hit");
+    cache.invalidate(Namespace::Rankings).await;
+    assert_eq!(
+        get("a").await,
+        "a#2",
+        "a vote makes the next read load again"
+    );
+    // Another namespace is untouched by that invalidation.
+    let other = cache
+        .get_or_load(Namespace::PublicVideos, "a", || async {
+            Ok::<_, Infallible>(Bytes::from_static(b"videos"))
+        })
+        .await
+        .unwrap();
+    assert_eq!(other, "videos");
+    cleanup.run().await;
+}
