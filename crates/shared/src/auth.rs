@@ -127,7 +127,9 @@ struct HashPool {
 }
 
 impl HashPool {
-    fn start(threads: usize, nice: i32) -> Result<Self, AuthError> {
+    /// Starts `threads` hashing threads at niceness `nice`; at most `max_waiting` jobs
+    /// may wait for one of them (0 = no limit).
+    fn start(threads: usize, nice: i32, max_waiting: usize) -> Result<Self, AuthError> {
         let (tx, rx) = mpsc::channel::<HashJob>();
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..threads.max(1) {
@@ -154,7 +156,7 @@ impl HashPool {
         Ok(Self {
             jobs: tx,
             waiting: Arc::default(),
-            max_waiting: 0,
+            max_waiting,
         })
     }
 
@@ -212,10 +214,11 @@ impl PasswordHasher {
             .map_err(|e| AuthError::Hash(e.to_string()))?;
         Ok(Self {
             cost: config.bcrypt_cost,
-            pool: Arc::new(HashPool {
-                max_waiting: config.bcrypt_max_waiting,
-                ..HashPool::start(config.bcrypt_max_concurrency, config.bcrypt_nice)?
-            }),
+            pool: Arc::new(HashPool::start(
+                config.bcrypt_max_concurrency,
+                config.bcrypt_nice,
+                config.bcrypt_max_waiting,
+            )?),
             dummy_hash: dummy.into(),
         })
     }
