@@ -41,6 +41,7 @@ Description=skillreel video worker
 Documentation=file:///opt/skillreel/current/DEPLOYMENT.md
 Wants=network-online.target
 After=network-online.target
+StartLimitIntervalSec=0
 
 [Service]
 Type=simple
@@ -56,8 +57,11 @@ Environment=TEMP_DIR=/var/cache/skillreel
 Environment=MEDIA_ASSETS_DIR=/var/lib/skillreel/assets
 Environment=STORAGE_DIR=/var/lib/skillreel/storage
 EnvironmentFile=-/etc/skillreel/skillreel.env
-Restart=on-failure
-RestartSec=5
+# Restarted whatever the exit (a crash, a clean exit, a signal), and never given up on:
+# StartLimitIntervalSec=0 turns off the start-rate limit that would otherwise stop
+# restarting after a burst of failures (e.g. a long database outage at boot).
+Restart=always
+RestartSec=2
 # Draining: SIGTERM reaches the worker only (KillMode=mixed), so the ffmpeg runs it is
 # finishing are not killed under it; it stops taking jobs, finishes or hands back the
 # ones it holds and exits. 960 s exceeds JOB_TIMEOUT_SECS (900) + SHUTDOWN_GRACE_SECS

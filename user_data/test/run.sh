@@ -303,7 +303,7 @@ check "worker.sh: second run creates no second user" test "$(count "useradd ")" 
 # ---------------------------------------------------------------- both units
 for unit in "${USER_DATA}"/systemd/*.service; do
     u="$(basename "${unit}")"
-    for line in User=skillreel Group=skillreel Environment=CONFIG_SOURCE=aws Restart=on-failure \
+    for line in User=skillreel Group=skillreel Environment=CONFIG_SOURCE=aws Restart=always StartLimitIntervalSec=0 \
         NoNewPrivileges=true ProtectSystem=strict PrivateTmp=true CapabilityBoundingSet= \
         WantedBy=multi-user.target; do
         check "${u}: ${line}" has_lines "${unit}" "${line}"

@@ -116,6 +116,13 @@ pub struct WorkerMetrics {
     pub retries: Counter<u64, AtomicU64>,
     /// Jobs running in this process.
     pub running: Gauge<i64, AtomicI64>,
+    /// Jobs handed to this process by the queue (a re-delivery counts again).
+    pub deliveries: Counter<u64, AtomicU64>,
+    /// Jobs put back at the front of the queue after their worker died, or re-created
+    /// after Redis lost them.
+    pub recovered: Counter<u64, AtomicU64>,
+    /// 1 while a backend this worker needs (Redis, PostgreSQL) is unreachable.
+    pub degraded: Gauge<i64, AtomicI64>,
 }
 
 impl std::fmt::Debug for WorkerMetrics {
@@ -134,6 +141,24 @@ impl Default for WorkerMetrics {
         let queue_depth = Gauge::<i64, AtomicI64>::default();
         let retries = Counter::<u64, AtomicU64>::default();
         let running = Gauge::<i64, AtomicI64>::default();
+        let deliveries = Counter::<u64, AtomicU64>::default();
+        let recovered = Counter::<u64, AtomicU64>::default();
+        let degraded = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "job_deliveries",
+            "Jobs handed to this worker by the queue",
+            deliveries.clone(),
+        );
+        registry.register(
+            "jobs_recovered",
+            "Jobs re-queued at the front after their worker died or Redis lost them",
+            recovered.clone(),
+        );
+        registry.register(
+            "worker_degraded",
+            "1 while Redis or PostgreSQL is unreachable from this worker",
+            degraded.clone(),
+        );
         registry.register("jobs", "Finished video jobs by outcome", jobs.clone());
         registry.register(
             "job_duration_seconds",
@@ -168,6 +193,9 @@ impl Default for WorkerMetrics {
             queue_depth,
             retries,
             running,
+            deliveries,
+            recovered,
+            degraded,
         }
     }
 }

@@ -1,29 +1,38 @@
 //! The skillreel worker: pulls `ProcessVideo` jobs from Redis (apalis), runs the
 //! FFmpeg pipeline, and keeps Postgres — the source of truth — up to date.
 //!
-//! Besides the apalis worker, each process runs a reconciler that re-enqueues videos
-//! left `uploaded` or `processing` (without a heartbeat) for too long, so jobs lost
-//! from Redis or held by a dead worker are found again.
+//! The process is built to outlive its backends:
+//! * the apalis consumer is supervised: when Redis goes away its stream fails, the
+//!   worker waits for Redis with backoff and builds a new consumer — same process, no
+//!   restart, running jobs untouched ([`runner`]);
+//! * every database write of a job waits out a PostgreSQL outage ([`health`]);
+//! * a recovery sweep ([`reconciler`]) puts dead workers' jobs back at the front of the
+//!   queue and re-creates jobs Redis lost;
+//! * ffmpeg dies with its worker, and a starting worker removes dead workers' temp
+//!   directories.
 
+pub mod health;
 pub mod jobs;
+pub mod reconciler;
+pub mod runner;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
-use apalis::prelude::{BoxDynError, Data, WorkerBuilder, WorkerBuilderExt};
+use apalis::prelude::{BackendExt, BoxDynError, Data, TaskId, WorkerBuilder, WorkerBuilderExt};
 use skillreel_shared::{
     config::Config,
-    db,
     media::{self, assets::Assets},
     metrics::WorkerMetrics,
     queue::{self, JobQueue, ProcessVideo},
     storage::{self, Storage},
 };
 use sqlx::PgPool;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
-use crate::jobs::process_video::{self, Outcome};
+use crate::{health::Health, runner::Runner};
 
 /// Everything a job needs.
 pub struct JobContext {
@@ -43,12 +52,21 @@ pub struct JobContext {
     pub hard_stop: CancellationToken,
     /// Prometheus metrics.
     pub metrics: WorkerMetrics,
+    /// Which backends are reachable.
+    pub health: Health,
+    /// The jobs running in this process.
+    pub runner: Runner,
 }
 
 impl JobContext {
-    /// Connects to every dependency and prepares the media assets.
+    /// Connects to every dependency and prepares the media assets. Redis may still be
+    /// down: its connection is retried in the background.
     pub async fn connect(config: Config, db: PgPool) -> anyhow::Result<Arc<Self>> {
-        let redis = queue::connect(&config.redis)
+        let health = Health::default();
+        let stop = CancellationToken::new();
+        let redis = health
+            .redis
+            .until_ok(&stop, || queue::connect(&config.redis))
             .await
             .context("connecting to Redis")?;
         let storage = storage::from_config(&config.storage)
@@ -60,133 +78,177 @@ impl JobContext {
         tokio::fs::create_dir_all(&config.media.temp_dir)
             .await
             .context("creating TEMP_DIR")?;
+        let removed = skillreel_shared::tempdirs::sweep_dead(
+            &config.media.temp_dir,
+            jobs::process_video::JOB_DIR_PREFIX,
+        )
+        .context("removing dead workers' temp directories")?;
+        if removed > 0 {
+            info!(removed, "removed temp directories of dead workers");
+        }
         Ok(Arc::new(Self {
             db,
             storage,
             queue: JobQueue::new(redis, &config.redis),
             worker_name: config.worker.name.clone(),
+            runner: Runner::new(config.worker.concurrency),
             config: Arc::new(config),
             assets,
             hard_stop: CancellationToken::new(),
             metrics: WorkerMetrics::default(),
+            health,
         }))
     }
+
+    /// Database heartbeat age after which another worker may take a video over. Half
+    /// the lease: a live worker beats every second, and a takeover also needs the
+    /// queue to have declared the holder dead (its Redis heartbeat older than the lease).
+    pub fn claim_lease(&self) -> Duration {
+        (self.config.worker.lease / 2).max(Duration::from_secs(2))
+    }
 }
 
-/// apalis handler: runs the job; only infrastructure failures go back to apalis.
-async fn handle(job: ProcessVideo, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {
+/// apalis handler: starts (or joins) the job; the outcome is settled by the runner, so
+/// apalis never sees an error.
+async fn handle(
+    job: ProcessVideo,
+    task_id: TaskId,
+    ctx: Data<Arc<JobContext>>,
+) -> Result<(), BoxDynError> {
     let ctx: Arc<JobContext> = (*ctx).clone();
-    let started = std::time::Instant::now();
-    ctx.metrics.running.inc();
-    let result = process_video::run(&ctx, &job).await;
-    ctx.metrics.running.dec();
-    let outcome = match &result {
-        Ok(Outcome::Processed) => "processed",
-        Ok(Outcome::Skipped(_)) => "skipped",
-        Ok(Outcome::RetryScheduled(_)) => "retry",
-        Ok(Outcome::Failed) => "failed",
-        Ok(Outcome::HandedBack) => "handed_back",
-        Err(_) => "error",
-    };
-    ctx.metrics
-        .job_finished(outcome, started.elapsed().as_secs_f64());
-    match result {
-        Ok(Outcome::Failed) => {
-            warn!(video.id = job.video_id, "video marked failed");
-            Ok(())
-        }
-        Ok(Outcome::RetryScheduled(_)) => {
-            ctx.metrics.retries.inc();
-            Ok(())
-        }
-        Ok(_) => Ok(()),
-        Err(e) => {
-            error!(video.id = job.video_id, error = %e, "job error");
-            Err(Box::new(e))
-        }
-    }
-}
-
-/// One recovery sweep: re-enqueues lost videos; returns how many.
-pub async fn reconcile_once(ctx: &JobContext) -> anyhow::Result<usize> {
-    let stale = db::videos::take_stale(&ctx.db, ctx.config.worker.stale_after, 100).await?;
-    for (video_id, task_id) in &stale {
-        ctx.queue
-            .enqueue(ProcessVideo {
-                video_id: *video_id,
-                task_id: *task_id,
-            })
-            .await
-            .context("re-enqueueing a stale video")?;
-    }
-    if !stale.is_empty() {
-        info!(count = stale.len(), "reconciler re-enqueued stale videos");
-    }
-    Ok(stale.len())
-}
-
-async fn reconciler(ctx: Arc<JobContext>, stop: CancellationToken) {
-    let mut tick = tokio::time::interval(ctx.config.worker.reconcile_interval);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            () = stop.cancelled() => return,
-        }
-        if let Err(e) = reconcile_once(&ctx).await {
-            warn!(error = %e, "reconciler sweep failed");
-        }
-        match ctx.queue.depth().await {
-            Ok(depth) => {
-                ctx.metrics
-                    .queue_depth
-                    .set(i64::try_from(depth).unwrap_or(i64::MAX));
-            }
-            Err(e) => warn!(error = %e, "could not read the queue depth"),
-        }
-    }
+    runner::deliver(&ctx, job, task_id.to_string()).await;
+    Ok(())
 }
 
 /// Runs the worker until `shutdown` is cancelled, then stops taking jobs, lets
 /// in-flight ones finish for the grace period, hands back the rest, and returns.
 pub async fn run(ctx: Arc<JobContext>, shutdown: CancellationToken) -> anyhow::Result<()> {
     let config = ctx.config.clone();
-    info!(worker = %ctx.worker_name, concurrency = config.worker.concurrency, "worker starting");
-    let sweeper = tokio::spawn(reconciler(ctx.clone(), shutdown.clone()));
-    // Jobs run concurrently inside the worker's own stream (their CPU work is in
-    // ffmpeg and on the blocking pool), which also makes apalis drain them on stop.
-    let worker = WorkerBuilder::new(ctx.worker_name.as_str())
-        .backend(ctx.queue.storage())
-        .data(ctx.clone())
-        .concurrency(config.worker.concurrency)
-        .build(handle);
-    let signal = shutdown.clone();
-    let run = worker.run_until(async move {
-        signal.cancelled().await;
-        Ok::<(), std::io::Error>(())
-    });
-    let grace = async {
-        shutdown.cancelled().await;
-        info!(
-            grace_secs = config.worker.shutdown_grace.as_secs(),
-            "stopping: draining in-flight jobs"
-        );
-        tokio::time::sleep(config.worker.shutdown_grace).await;
-        warn!("grace period over: handing back in-flight jobs");
-        ctx.hard_stop.cancel();
-        std::future::pending::<()>().await;
-    };
-    tokio::select! {
-        result = run => {
-            if let Err(e) = result {
-                // Only a persistently failing Redis ends the loop early; the reconciler
-                // and a restart by the supervisor recover from that.
-                error!(error = %e, "worker loop ended with an error");
-            }
+    let name = ctx.worker_name.clone();
+    info!(worker = %name, concurrency = config.worker.concurrency, "worker starting");
+    let background = CancellationToken::new();
+    let wake = Arc::new(Notify::new());
+    let relay = tokio::spawn(queue::wake::relay(
+        ctx.queue.clone(),
+        wake.clone(),
+        background.clone(),
+    ));
+    let sweeper = tokio::spawn(reconciler::run(ctx.clone(), background.clone()));
+    let grace = tokio::spawn({
+        let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
+        async move {
+            shutdown.cancelled().await;
+            info!(
+                grace_secs = ctx.config.worker.shutdown_grace.as_secs(),
+                "stopping: draining in-flight jobs"
+            );
+            tokio::time::sleep(ctx.config.worker.shutdown_grace).await;
+            warn!("grace period over: handing back in-flight jobs");
+            ctx.hard_stop.cancel();
         }
-        () = grace => {}
+    });
+
+    let mut pause = Duration::from_millis(250);
+    while !shutdown.is_cancelled() {
+        // A previous consumer of this name (a restart with a fixed WORKER_NAME, or the
+        // one Redis just took down) hands back what no job here is running.
+        let running = ctx.runner.task_ids();
+        let released = ctx
+            .health
+            .redis
+            .until_ok(&shutdown, || ctx.queue.release_worker(&name, &running))
+            .await;
+        ctx.health.publish(&ctx.metrics);
+        match released {
+            None => break,
+            Some(n) if n > 0 => info!(tasks = n, "handed back tasks of an earlier consumer"),
+            Some(_) => {}
+        }
+        let backend = ctx
+            .queue
+            .storage()
+            .poll_with_stream(queue::wake::stream(wake.clone()));
+        let worker = WorkerBuilder::new(name.as_str())
+            .backend(backend)
+            .data(ctx.clone())
+            .concurrency(config.worker.concurrency)
+            .build(handle);
+        let signal = shutdown.clone();
+        let result = worker
+            .run_until(async move {
+                signal.cancelled().await;
+                Ok::<(), std::io::Error>(())
+            })
+            .await;
+        match result {
+            Ok(()) if shutdown.is_cancelled() => break,
+            Ok(()) => ctx.health.redis.failed(&"the queue consumer stopped"),
+            Err(e) => ctx.health.redis.failed(&e),
+        }
+        ctx.health.publish(&ctx.metrics);
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = tokio::time::sleep(pause) => {}
+        }
+        pause = (pause * 2).min(Duration::from_secs(5));
     }
-    shutdown.cancel();
-    let _ = sweeper.await;
+
+    // Jobs that were running detached (a consumer lost to a Redis outage) finish or
+    // hand back within the same grace period.
+    ctx.runner.wait_all().await;
+    grace.abort();
+    let exit = CancellationToken::new();
+    let timer = tokio::spawn({
+        let exit = exit.clone();
+        async move {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            exit.cancel();
+        }
+    });
+    if ctx
+        .health
+        .redis
+        .until_ok(&exit, || ctx.queue.release_worker(&name, &[]))
+        .await
+        .is_none()
+    {
+        warn!("Redis unreachable at exit; the other workers' sweep releases this worker");
+    }
+    timer.abort();
+    background.cancel();
+    let _ = tokio::join!(relay, sweeper);
     info!("worker exited");
     Ok(())
+}
+
+/// The worker's private HTTP listener: `/metrics` and `/health` (`200` when Redis and
+/// PostgreSQL answer, `503` naming what this worker is waiting for).
+pub fn private_router(ctx: Arc<JobContext>) -> axum::Router {
+    use axum::{Json, http::StatusCode, routing::get};
+    let metrics = ctx.metrics.clone();
+    axum::Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let metrics = metrics.clone();
+                async move { metrics.render() }
+            }),
+        )
+        .route(
+            "/health",
+            get(move || {
+                let ctx = ctx.clone();
+                async move {
+                    let down = ctx.health.down();
+                    if down.is_empty() {
+                        (StatusCode::OK, Json(serde_json::json!({"status": "ok"})))
+                    } else {
+                        (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            Json(serde_json::json!({"status": "degraded", "waiting_for": down})),
+                        )
+                    }
+                }
+            }),
+        )
 }

@@ -1,7 +1,11 @@
 //! `skillreel-worker`: processes uploaded videos.
+//!
+//! Exits 0 after a requested stop (SIGTERM, Ctrl-C) once its jobs are finished or handed
+//! back; any other exit is an error (non-zero) and the service manager restarts it.
 
 use anyhow::Context;
 use skillreel_shared::{config, db, telemetry};
+use skillreel_worker::health::Health;
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
@@ -11,13 +15,6 @@ async fn main() -> anyhow::Result<()> {
     let config = config::aws::load_from_environment()
         .await
         .context("loading configuration")?;
-    let pool = db::connect(&config.database)
-        .await
-        .context("connecting to PostgreSQL")?;
-    db::migrate(&pool)
-        .await
-        .context("running database migrations")?;
-    let ctx = skillreel_worker::JobContext::connect(config, pool).await?;
     let shutdown = CancellationToken::new();
     let on_signal = shutdown.clone();
     tokio::spawn(async move {
@@ -30,20 +27,32 @@ async fn main() -> anyhow::Result<()> {
         tracing::info!("shutdown requested");
         on_signal.cancel();
     });
+
+    // PostgreSQL may be restarting: wait for it rather than exit.
+    let start = Health::default();
+    let Some(pool) = start
+        .database
+        .until_ok(&shutdown, || db::connect(&config.database))
+        .await
+    else {
+        return Ok(());
+    };
+    if start
+        .database
+        .until_ok(&shutdown, || db::migrate(&pool))
+        .await
+        .is_none()
+    {
+        return Ok(());
+    }
+    let ctx = skillreel_worker::JobContext::connect(config, pool).await?;
     if let Some(addr) = ctx.config.worker.metrics_addr.clone() {
-        let metrics = ctx.metrics.clone();
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
             .with_context(|| format!("binding the metrics listener on {addr}"))?;
-        tracing::info!(%addr, "serving /metrics");
+        tracing::info!(%addr, "serving /metrics and /health");
+        let app = skillreel_worker::private_router(ctx.clone());
         tokio::spawn(async move {
-            let app = axum::Router::new().route(
-                "/metrics",
-                axum::routing::get(move || {
-                    let metrics = metrics.clone();
-                    async move { metrics.render() }
-                }),
-            );
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!(error = %e, "metrics listener stopped");
             }

@@ -44,7 +44,9 @@
 //! | `WORKER_CONCURRENCY` | jobs at once per worker [`1`] |
 //! | `WORKER_MAX_ATTEMPTS` | attempts before `failed` [`3`] |
 //! | `WORKER_BACKOFF_SECS` | first retry delay, doubled each attempt [`5`] |
-//! | `RECONCILE_INTERVAL_SECS`, `RECONCILE_STALE_SECS` | recovery sweep period and staleness [`30`, `300`] |
+//! | `RECONCILE_INTERVAL_SECS` | period of the recovery sweep (dead workers, lost jobs) [`2`] |
+//! | `RECONCILE_STALE_SECS` | age after which an `uploaded` video without a queued job counts as lost [`15`] |
+//! | `WORKER_LEASE_SECS` | silence (no Redis heartbeat, no database heartbeat) after which a worker counts as dead and its jobs run elsewhere [`8`] |
 //! | `SHUTDOWN_GRACE_SECS` | time a stopping worker gives in-flight jobs [`60`] |
 //! | `WORKER_METRICS_ADDR` | where the worker serves `/metrics`, or `off` [`127.0.0.1:9100`] |
 //! | `CACHE_TTL_MS` | in-process cache lifetime of public lists and rankings [`1000`] |
@@ -239,8 +241,12 @@ pub struct WorkerConfig {
     pub backoff: Duration,
     /// Period of the recovery sweep.
     pub reconcile_interval: Duration,
-    /// Age after which an `uploaded`/`processing` video counts as lost.
-    pub stale_after: Duration,
+    /// Age after which an `uploaded` video with no outstanding job counts as lost.
+    pub lost_after: Duration,
+    /// Silence after which a worker counts as dead: its Redis heartbeat (then its
+    /// in-flight jobs go back to the front of the queue) and a video's database
+    /// heartbeat (then another worker may take the video over).
+    pub lease: Duration,
     /// Time a stopping worker gives in-flight jobs.
     pub shutdown_grace: Duration,
     /// Where the worker serves `/metrics` (`None`: not served).
@@ -473,8 +479,9 @@ impl Config {
                 concurrency: parse(src, "WORKER_CONCURRENCY", 1)?.max(1),
                 max_attempts: parse(src, "WORKER_MAX_ATTEMPTS", 3)?.max(1),
                 backoff: secs(src, "WORKER_BACKOFF_SECS", 5)?,
-                reconcile_interval: secs(src, "RECONCILE_INTERVAL_SECS", 30)?,
-                stale_after: secs(src, "RECONCILE_STALE_SECS", 300)?,
+                reconcile_interval: secs(src, "RECONCILE_INTERVAL_SECS", 2)?,
+                lost_after: secs(src, "RECONCILE_STALE_SECS", 15)?,
+                lease: secs(src, "WORKER_LEASE_SECS", 8)?.max(Duration::from_secs(2)),
                 shutdown_grace: secs(src, "SHUTDOWN_GRACE_SECS", 60)?,
                 metrics_addr: match string(src, "WORKER_METRICS_ADDR", "127.0.0.1:9100").as_str() {
                     "off" => None,

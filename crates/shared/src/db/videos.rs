@@ -218,13 +218,13 @@ pub async fn list_public(
 
 /// Claims a video for processing: moves it to `processing`, counts an attempt and
 /// records the worker. Succeeds only from `uploaded`, or from a `processing` claim
-/// whose heartbeat is older than `stale_after` (its worker died). `None` means
+/// whose heartbeat is older than `lease` (its worker died). `None` means
 /// "someone else has it, or there is nothing to do".
 pub async fn claim(
     db: impl PgExecutor<'_>,
     id: i64,
     worker: &str,
-    stale_after: Duration,
+    lease: Duration,
 ) -> Result<Option<Video>, sqlx::Error> {
     sqlx::query_as(concat!(
         "UPDATE videos
@@ -241,7 +241,7 @@ pub async fn claim(
     ))
     .bind(id)
     .bind(worker)
-    .bind(stale_after.as_secs_f64())
+    .bind(lease.as_secs_f64())
     .fetch_optional(db)
     .await
 }
@@ -334,30 +334,51 @@ pub async fn mark_failed(
     Ok(rows == 1)
 }
 
-/// Videos that look lost: `uploaded` and untouched, or `processing` without a recent
-/// heartbeat, for longer than `stale_after`. Each returned row has its `updated_at`
-/// bumped in the same statement, so concurrent sweepers (one per worker) do not
-/// re-enqueue the same video twice in one period.
-pub async fn take_stale(
+/// Videos that may have lost their job: `uploaded` and untouched for `grace` (the web
+/// inserts the row a moment before it enqueues), or `processing` without a heartbeat
+/// for `lease`. Whether their job really is lost is the queue's to say
+/// (`JobQueue::without_job`); nothing is changed here.
+pub async fn lost_candidates(
     db: impl PgExecutor<'_>,
-    stale_after: Duration,
+    grace: Duration,
+    lease: Duration,
     limit: i64,
 ) -> Result<Vec<(i64, Uuid)>, sqlx::Error> {
     sqlx::query_as(
-        "UPDATE videos SET updated_at = now()
-          WHERE id IN (
-                SELECT id FROM videos
-                 WHERE status IN ('uploaded', 'processing')
-                   AND updated_at < now() - make_interval(secs => $1)
-                   AND (status = 'uploaded' OR heartbeat_at IS NULL
-                        OR heartbeat_at < now() - make_interval(secs => $1))
-                 ORDER BY updated_at
-                 LIMIT $2
-                 FOR UPDATE SKIP LOCKED)
-          RETURNING id, task_id",
+        "SELECT id, task_id FROM videos
+          WHERE status IN ('uploaded', 'processing')
+            AND ((status = 'uploaded' AND updated_at < now() - make_interval(secs => $1))
+                 OR (status = 'processing'
+                     AND (heartbeat_at IS NULL OR heartbeat_at < now() - make_interval(secs => $2))))
+          ORDER BY updated_at
+          LIMIT $3",
     )
-    .bind(stale_after.as_secs_f64())
+    .bind(grace.as_secs_f64())
+    .bind(lease.as_secs_f64())
     .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Of `ids`, those still matching [`lost_candidates`]' rule (re-checked after the
+/// queue was asked, so a job that finished in between is not run again).
+pub async fn still_lost(
+    db: impl PgExecutor<'_>,
+    ids: &[i64],
+    grace: Duration,
+    lease: Duration,
+) -> Result<Vec<(i64, Uuid)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, task_id FROM videos
+          WHERE id = ANY($3)
+            AND ((status = 'uploaded' AND updated_at < now() - make_interval(secs => $1))
+                 OR (status = 'processing'
+                     AND (heartbeat_at IS NULL OR heartbeat_at < now() - make_interval(secs => $2))))
+          ORDER BY updated_at",
+    )
+    .bind(grace.as_secs_f64())
+    .bind(lease.as_secs_f64())
+    .bind(ids)
     .fetch_all(db)
     .await
 }

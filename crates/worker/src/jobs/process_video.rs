@@ -4,6 +4,10 @@
 //! move a video forward; the output key is derived from the original's key, so a
 //! re-run overwrites rather than duplicates; a lost claim (video deleted, or taken
 //! over after this worker looked dead) discards the output.
+//!
+//! A job always ends in an [`Outcome`]: database outages are waited out (the claim and
+//! the final state change retry until PostgreSQL answers), media and storage failures
+//! are classified as permanent (one attempt, `failed`) or transient (retry with backoff).
 
 use std::{sync::Arc, time::Duration};
 
@@ -29,20 +33,30 @@ pub enum Outcome {
     Processed,
     /// Nothing to do (deleted, already done, or held by another worker).
     Skipped(&'static str),
-    /// The attempt failed; the video went back to `uploaded` and a retry is queued.
+    /// The attempt failed; the video went back to `uploaded` and is retried after this.
     RetryScheduled(Duration),
-    /// The last attempt failed; the row says `failed` with the reason.
+    /// The attempt failed for good; the row says `failed` with the reason.
     Failed,
-    /// The worker is stopping: the video went back to `uploaded` and was re-queued.
+    /// The worker is stopping: the job goes back to the front of the queue.
     HandedBack,
+}
+
+impl Outcome {
+    /// Label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Processed => "processed",
+            Self::Skipped(_) => "skipped",
+            Self::RetryScheduled(_) => "retry",
+            Self::Failed => "failed",
+            Self::HandedBack => "handed_back",
+        }
+    }
 }
 
 /// Failure of one attempt.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
-    /// Postgres failed; the job is returned to apalis, which retries it.
-    #[error("database error: {0}")]
-    Db(#[from] sqlx::Error),
     /// Storage failed.
     #[error("storage error: {0}")]
     Storage(#[from] StorageError),
@@ -55,24 +69,28 @@ pub enum JobError {
 }
 
 impl JobError {
-    /// Whether a later attempt cannot succeed (the data itself is gone or unusable).
-    fn is_permanent(&self) -> bool {
-        matches!(
-            self,
-            Self::Storage(StorageError::NotFound(_) | StorageError::InvalidKey(_))
-                | Self::Media(MediaError::InvalidInput(_) | MediaError::Probe(_))
-        )
+    /// Whether a later attempt cannot succeed: the same bytes would fail the same way
+    /// (ffmpeg cannot read them, a rule only visible at decode time), or the original
+    /// is gone. Timeouts, killed processes, storage outages and I/O errors are transient.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Self::Storage(e) => {
+                matches!(e, StorageError::NotFound(_) | StorageError::InvalidKey(_))
+            }
+            Self::Media(e) => !e.is_retryable(),
+            Self::ClaimLost => false,
+        }
     }
 
-    /// The reason shown to the player in `error`.
-    fn player_message(&self) -> String {
+    /// The reason shown to the player in `error`: written for a person, with no paths,
+    /// addresses or tool output (those go to the log with the video id).
+    pub fn player_message(&self) -> String {
         match self {
-            Self::Media(e) => format!("video processing failed: {e}"),
-            Self::Storage(StorageError::NotFound(_)) => {
+            Self::Media(e) => e.player_message(),
+            Self::Storage(StorageError::NotFound(_) | StorageError::InvalidKey(_)) => {
                 "the original upload is missing from storage".into()
             }
-            Self::Storage(_) => "storage was unavailable".into(),
-            Self::Db(_) => "the database was unavailable".into(),
+            Self::Storage(_) => "storage was temporarily unavailable".into(),
             Self::ClaimLost => "processing was interrupted".into(),
         }
     }
@@ -92,24 +110,39 @@ pub fn backoff_delay(base: Duration, attempt: u32) -> Duration {
     base.saturating_mul(factor).min(Duration::from_secs(600))
 }
 
-/// Runs one job to an [`Outcome`]. Errors returned here are infrastructure failures
-/// (Postgres down) that apalis should retry; media and storage failures are handled.
+/// Runs one job to its [`Outcome`].
 #[instrument(skip_all, fields(video.id = job.video_id, task.id = %job.task_id))]
-pub async fn run(ctx: &Arc<JobContext>, job: &ProcessVideo) -> Result<Outcome, JobError> {
+pub async fn run(ctx: &Arc<JobContext>, job: &ProcessVideo) -> Outcome {
     let worker = ctx.worker_name.as_str();
-    let Some(video) =
-        db::videos::claim(&ctx.db, job.video_id, worker, ctx.config.worker.stale_after).await?
+    let db = ctx.db.clone();
+    let claim_lease = ctx.claim_lease();
+    let Some(claimed) = ctx
+        .health
+        .database
+        .until_ok(&ctx.hard_stop, || {
+            db::videos::claim(&db, job.video_id, worker, claim_lease)
+        })
+        .await
     else {
-        let reason = match db::videos::find(&ctx.db, job.video_id).await? {
-            None => "video deleted",
-            Some(v) if matches!(v.status(), VideoStatus::Processed | VideoStatus::Public) => {
+        return Outcome::HandedBack;
+    };
+    let Some(video) = claimed else {
+        let found = ctx
+            .health
+            .database
+            .until_ok(&ctx.hard_stop, || db::videos::find(&db, job.video_id))
+            .await;
+        let reason = match found {
+            None => return Outcome::HandedBack,
+            Some(None) => "video deleted",
+            Some(Some(v)) if matches!(v.status(), VideoStatus::Processed | VideoStatus::Public) => {
                 "already processed"
             }
-            Some(v) if v.status() == VideoStatus::Failed => "already failed",
-            Some(_) => "held by another worker",
+            Some(Some(v)) if v.status() == VideoStatus::Failed => "already failed",
+            Some(Some(_)) => "held by another worker",
         };
         info!(reason, "job skipped");
-        return Ok(Outcome::Skipped(reason));
+        return Outcome::Skipped(reason);
     };
     info!(attempt = video.attempts, "processing started");
 
@@ -118,49 +151,100 @@ pub async fn run(ctx: &Arc<JobContext>, job: &ProcessVideo) -> Result<Outcome, J
         () = ctx.hard_stop.cancelled() => {
             // Shutdown grace is over: the attempt's future is dropped here, which kills
             // ffmpeg and removes the temp directory; the video goes back to the queue.
-            db::videos::release(&ctx.db, video.id, worker, None).await?;
-            if let Err(e) = ctx.queue.enqueue(job.clone()).await {
-                warn!(error = %e, "could not re-queue a handed-back job; the reconciler will");
-            }
+            release(ctx, &video, None).await;
             info!("job handed back at shutdown");
-            return Ok(Outcome::HandedBack);
+            return Outcome::HandedBack;
         }
     };
-    match result {
-        Ok(()) => {
-            info!("processing finished");
-            Ok(Outcome::Processed)
-        }
+    let key = match result {
+        Ok(key) => key,
         Err(JobError::ClaimLost) => {
             info!("claim lost; output discarded");
-            Ok(Outcome::Skipped("claim lost"))
+            return Outcome::Skipped("claim lost");
         }
-        Err(e) => {
-            let attempts = u32::try_from(video.attempts).unwrap_or(u32::MAX);
-            let message = e.player_message();
-            if e.is_permanent() || attempts >= ctx.config.worker.max_attempts {
-                warn!(error = %e, attempts, "processing failed for good");
-                db::videos::mark_failed(&ctx.db, video.id, worker, &message).await?;
-                Ok(Outcome::Failed)
-            } else {
-                let delay = backoff_delay(ctx.config.worker.backoff, attempts);
-                warn!(error = %e, attempts, retry_in_ms = delay.as_millis() as u64, "attempt failed; retrying");
-                db::videos::release(&ctx.db, video.id, worker, Some(&message)).await?;
-                if let Err(qe) = ctx.queue.enqueue_after(job.clone(), delay).await {
-                    warn!(error = %qe, "could not schedule the retry; the reconciler will");
-                }
-                Ok(Outcome::RetryScheduled(delay))
-            }
+        Err(e) => return failed_attempt(ctx, &video, &e).await,
+    };
+    let marked = ctx
+        .health
+        .database
+        .until_ok(&ctx.hard_stop, || {
+            db::videos::mark_processed(&db, video.id, worker, &key)
+        })
+        .await;
+    match marked {
+        Some(true) => {
+            info!("processing finished");
+            Outcome::Processed
         }
+        Some(false) => {
+            // Deleted (or taken over) while we worked: leave no stray output behind.
+            remove_output(ctx, &key).await;
+            info!("claim lost; output discarded");
+            Outcome::Skipped("claim lost")
+        }
+        // Stopping with the database still down: the video stays claimed until the
+        // lease runs out, then another worker redoes it.
+        None => Outcome::HandedBack,
     }
 }
 
-/// One attempt: fetch, transcode with heartbeats, store, mark processed.
-async fn attempt(ctx: &Arc<JobContext>, video: &Video) -> Result<(), JobError> {
+async fn failed_attempt(ctx: &Arc<JobContext>, video: &Video, e: &JobError) -> Outcome {
+    let attempts = u32::try_from(video.attempts).unwrap_or(u32::MAX);
+    let message = e.player_message();
     let worker = ctx.worker_name.as_str();
-    let dir = tempfile::Builder::new()
-        .prefix("skillreel-job-")
-        .tempdir_in(&ctx.config.media.temp_dir)
+    if e.is_permanent() || attempts >= ctx.config.worker.max_attempts {
+        warn!(error = %e, attempts, permanent = e.is_permanent(), "processing failed for good");
+        let db = ctx.db.clone();
+        let marked = ctx
+            .health
+            .database
+            .until_ok(&ctx.hard_stop, || {
+                db::videos::mark_failed(&db, video.id, worker, &message)
+            })
+            .await;
+        if marked.is_none() {
+            return Outcome::HandedBack;
+        }
+        Outcome::Failed
+    } else {
+        let delay = backoff_delay(ctx.config.worker.backoff, attempts);
+        warn!(error = %e, attempts, retry_in_ms = delay.as_millis() as u64, "attempt failed; retrying");
+        release(ctx, video, Some(&message)).await;
+        Outcome::RetryScheduled(delay)
+    }
+}
+
+/// Gives the video back (`uploaded`), waiting out a database outage unless stopping;
+/// when stopping with the database down, the lease hands it over later.
+async fn release(ctx: &Arc<JobContext>, video: &Video, error: Option<&str>) {
+    let worker = ctx.worker_name.as_str();
+    let db = ctx.db.clone();
+    // At shutdown the hard stop is already cancelled: allow a few seconds of retries.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let limit = ctx.hard_stop.is_cancelled().then(|| {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            stop.cancel();
+        })
+    });
+    let released = ctx
+        .health
+        .database
+        .until_ok(&stop, || db::videos::release(&db, video.id, worker, error))
+        .await;
+    if let Some(timer) = limit {
+        timer.abort();
+    }
+    if released.is_none() {
+        warn!("could not hand the video back; its lease will");
+    }
+}
+
+/// One attempt: fetch, transcode with heartbeats, store. Returns the processed key.
+async fn attempt(ctx: &Arc<JobContext>, video: &Video) -> Result<String, JobError> {
+    let worker = ctx.worker_name.as_str();
+    let dir = skillreel_shared::tempdirs::owned_tempdir(&ctx.config.media.temp_dir, JOB_DIR_PREFIX)
         .map_err(MediaError::Io)?;
     let input = dir.path().join("input.mp4");
     let output = dir.path().join("output.mp4");
@@ -184,13 +268,12 @@ async fn attempt(ctx: &Arc<JobContext>, video: &Video) -> Result<(), JobError> {
 
     let key = processed_key(&video.original_key);
     ctx.storage.put_file(&key, &output, "video/mp4").await?;
-    if !db::videos::mark_processed(&ctx.db, video.id, worker, &key).await? {
-        // Deleted while we worked: leave no stray output behind.
-        remove_output(ctx, &key).await;
-        return Err(JobError::ClaimLost);
-    }
-    Ok(())
+    Ok(key)
 }
+
+/// Prefix of a job's temp directory under `TEMP_DIR` (owner pid and start time follow,
+/// so a starting worker removes only dead workers' directories).
+pub const JOB_DIR_PREFIX: &str = "skillreel-job-";
 
 /// Writes progress every second; returns only when the claim is lost.
 async fn heartbeats(
@@ -204,10 +287,10 @@ async fn heartbeats(
         tick.tick().await;
         let p = *progress.borrow_and_update();
         match db::videos::heartbeat(&ctx.db, id, worker, p).await {
-            Ok(true) => {}
+            Ok(true) => ctx.health.database.ok(),
             Ok(false) => return JobError::ClaimLost,
-            // A Postgres blip must not kill a long transcode; the next beat retries.
-            Err(e) => warn!(error = %e, "heartbeat failed"),
+            // A Postgres outage must not kill a long transcode; the next beat retries.
+            Err(e) => ctx.health.database.failed(&e),
         }
     }
 }
@@ -220,6 +303,8 @@ async fn remove_output(ctx: &Arc<JobContext>, key: &str) {
 
 #[cfg(test)]
 mod tests {
+    use std::{os::unix::process::ExitStatusExt, process::ExitStatus};
+
     use super::*;
 
     #[test]
@@ -239,10 +324,41 @@ mod tests {
         assert_eq!(backoff_delay(b, 30), Duration::from_secs(600));
     }
 
+    fn ffmpeg_failed(raw_status: i32, tail: &str) -> JobError {
+        JobError::Media(MediaError::Failed {
+            program: "ffmpeg".into(),
+            status: ExitStatus::from_raw(raw_status),
+            stderr_tail: tail.into(),
+        })
+    }
+
     #[test]
-    fn missing_originals_are_permanent_and_media_failures_are_not() {
+    fn unreadable_input_is_permanent_and_machine_trouble_is_retried() {
+        // The input's fault: ffmpeg exits 1 on its own.
+        assert!(ffmpeg_failed(1 << 8, "Invalid data found when processing input").is_permanent());
+        assert!(JobError::Media(MediaError::InvalidInput("no video".into())).is_permanent());
         assert!(JobError::Storage(StorageError::NotFound("k".into())).is_permanent());
-        assert!(!JobError::Storage(StorageError::Backend("x".into())).is_permanent());
+        // The machine's: killed by a signal, out of disk, timed out, storage down.
+        assert!(!ffmpeg_failed(9, "").is_permanent());
+        assert!(!ffmpeg_failed(1 << 8, "No space left on device").is_permanent());
         assert!(!JobError::Media(MediaError::Timeout(Duration::from_secs(1))).is_permanent());
+        assert!(!JobError::Storage(StorageError::Backend("x".into())).is_permanent());
+        assert!(!JobError::ClaimLost.is_permanent());
+    }
+
+    #[test]
+    fn player_messages_carry_no_paths_or_tool_output() {
+        let e = ffmpeg_failed(
+            1 << 8,
+            "[mov,mp4,m4a @ 0x55d0c8a4b2c0] moov atom not found\n/tmp/skillreel-job-1/input.mp4: Invalid data",
+        );
+        let msg = e.player_message();
+        assert!(
+            !msg.contains('/') && !msg.contains("0x") && !msg.contains("moov"),
+            "{msg}"
+        );
+        let msg = JobError::Storage(StorageError::Backend("s3://bucket/uploaded/x: 500".into()))
+            .player_message();
+        assert!(!msg.contains('/'), "{msg}");
     }
 }

@@ -42,7 +42,8 @@ pub fn config(dir: &Path, backend: StorageBackend) -> Config {
     c.media.preset = "ultrafast".into();
     c.worker.backoff = Duration::from_millis(500);
     c.worker.reconcile_interval = Duration::from_secs(1);
-    c.worker.stale_after = Duration::from_secs(4);
+    c.worker.lost_after = Duration::from_secs(4);
+    c.worker.lease = Duration::from_secs(4);
     c.worker.shutdown_grace = Duration::from_secs(5);
     c
 }
@@ -329,4 +330,78 @@ pub fn near(a: [u8; 3], b: [u8; 3], tol: i16) -> bool {
     a.iter()
         .zip(b)
         .all(|(x, y)| (i16::from(*x) - i16::from(y)).abs() <= tol)
+}
+
+/// Environment that makes a `skillreel-worker` process see the same system as `sys`.
+pub fn worker_env(sys: &System, db_name: &str) -> Vec<(String, String)> {
+    let c: &Config = &sys.config;
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
+    let (server, _) = base.rsplit_once('/').unwrap();
+    vec![
+        ("CONFIG_SOURCE".into(), "env".into()),
+        ("DATABASE_URL".into(), format!("{server}/{db_name}")),
+        ("REDIS_PREFIX".into(), c.redis.prefix.clone()),
+        ("STORAGE_BACKEND".into(), "local".into()),
+        (
+            "STORAGE_DIR".into(),
+            c.storage.local_dir.display().to_string(),
+        ),
+        ("TEMP_DIR".into(), c.media.temp_dir.display().to_string()),
+        (
+            "MEDIA_ASSETS_DIR".into(),
+            c.media.assets_dir.display().to_string(),
+        ),
+        ("FFMPEG_PRESET".into(), "ultrafast".into()),
+        ("RECONCILE_INTERVAL_SECS".into(), "1".into()),
+        ("RECONCILE_STALE_SECS".into(), "4".into()),
+        ("WORKER_LEASE_SECS".into(), "4".into()),
+        ("SHUTDOWN_GRACE_SECS".into(), "30".into()),
+        ("RUST_LOG".into(), "info".into()),
+        ("LOG_FORMAT".into(), "json".into()),
+        // Several worker processes run at once in these tests.
+        ("WORKER_METRICS_ADDR".into(), "off".into()),
+    ]
+}
+
+/// Starts a `skillreel-worker` process; its output is discarded.
+pub fn spawn_worker(env: &[(String, String)]) -> tokio::process::Child {
+    spawn_worker_logged(env, None)
+}
+
+/// Starts a `skillreel-worker` process, appending its JSON log to `log` when given.
+pub fn spawn_worker_logged(env: &[(String, String)], log: Option<&Path>) -> tokio::process::Child {
+    let out = match log {
+        Some(path) => std::process::Stdio::from(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .expect("opening the worker log"),
+        ),
+        None => std::process::Stdio::null(),
+    };
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_skillreel-worker"))
+        .envs(env.iter().cloned())
+        .stdout(out)
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starting skillreel-worker")
+}
+
+/// Name of the test's database.
+pub async fn db_name(db: &PgPool) -> String {
+    sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(db)
+        .await
+        .unwrap()
+}
+
+/// Sends `signal` (e.g. "-TERM", "-KILL") to a process.
+pub fn signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {signal} {pid}");
 }

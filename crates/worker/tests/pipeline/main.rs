@@ -2,5 +2,6 @@
 //! real PostgreSQL, Redis and ffmpeg, local storage and S3 (moto).
 
 mod e2e;
+mod faults;
 mod helpers;
 mod recovery;

@@ -1,55 +1,9 @@
-use std::{os::unix::fs::PermissionsExt, process::Stdio, time::Duration};
+use std::{os::unix::fs::PermissionsExt, time::Duration};
 
-use skillreel_shared::config::{Config, StorageBackend};
+use skillreel_shared::config::StorageBackend;
 use sqlx::PgPool;
 
-use crate::helpers::{System, clip};
-
-/// Environment that makes a `skillreel-worker` process see the same system as `sys`.
-fn worker_env(sys: &System, db_name: &str) -> Vec<(String, String)> {
-    let c: &Config = &sys.config;
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
-    let (server, _) = base.rsplit_once('/').unwrap();
-    vec![
-        ("CONFIG_SOURCE".into(), "env".into()),
-        ("DATABASE_URL".into(), format!("{server}/{db_name}")),
-        ("REDIS_PREFIX".into(), c.redis.prefix.clone()),
-        ("STORAGE_BACKEND".into(), "local".into()),
-        (
-            "STORAGE_DIR".into(),
-            c.storage.local_dir.display().to_string(),
-        ),
-        ("TEMP_DIR".into(), c.media.temp_dir.display().to_string()),
-        (
-            "MEDIA_ASSETS_DIR".into(),
-            c.media.assets_dir.display().to_string(),
-        ),
-        ("FFMPEG_PRESET".into(), "ultrafast".into()),
-        ("RECONCILE_INTERVAL_SECS".into(), "1".into()),
-        ("RECONCILE_STALE_SECS".into(), "4".into()),
-        ("SHUTDOWN_GRACE_SECS".into(), "30".into()),
-        ("RUST_LOG".into(), "info".into()),
-        // Several worker processes run at once in these tests.
-        ("WORKER_METRICS_ADDR".into(), "off".into()),
-    ]
-}
-
-fn spawn_worker(env: &[(String, String)]) -> tokio::process::Child {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_skillreel-worker"))
-        .envs(env.iter().cloned())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("starting skillreel-worker")
-}
-
-async fn db_name(db: &PgPool) -> String {
-    sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(db)
-        .await
-        .unwrap()
-}
+use crate::helpers::{System, clip, db_name, spawn_worker, worker_env};
 
 #[sqlx::test(migrations = "../../migrations")]
 async fn a_worker_killed_mid_job_loses_nothing(db: PgPool) {
@@ -166,15 +120,12 @@ async fn jobs_lost_from_redis_are_found_again(db: PgPool) {
 }
 
 #[sqlx::test(migrations = "../../migrations")]
-async fn failures_retry_with_backoff_then_fail_with_a_reason(db: PgPool) {
+async fn transient_failures_retry_with_backoff_then_fail_with_a_reason(db: PgPool) {
     let dir = tempfile::tempdir().unwrap();
-    // An ffmpeg that always fails, as a broken clip or codec would make it. ffprobe stays real.
+    // An ffmpeg killed by a signal every time (as the OOM killer would): the machine's
+    // trouble, not the clip's, so it is retried. ffprobe stays real.
     let fake = dir.path().join("ffmpeg");
-    std::fs::write(
-        &fake,
-        "#!/bin/sh\necho 'Invalid data found when processing input' >&2\nexit 1\n",
-    )
-    .unwrap();
+    std::fs::write(&fake, "#!/bin/sh\nkill -9 $$\n").unwrap();
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
     let mut sys = System::start(db, StorageBackend::Local).await;
     // Generate the default assets with the real ffmpeg first.
@@ -193,12 +144,47 @@ async fn failures_retry_with_backoff_then_fail_with_a_reason(db: PgPool) {
         .await;
     assert_eq!(d["attempts"], 3, "{d}");
     let error = d["error"].as_str().unwrap();
-    assert!(error.contains("processing failed"), "{error}");
+    assert!(!error.is_empty() && !error.contains('/'), "{error}");
     assert!(sys.objects("processed/").await.is_empty());
     let leftovers = std::fs::read_dir(&sys.config.media.temp_dir)
         .unwrap()
         .count();
     assert_eq!(leftovers, 0, "temporary files removed");
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn an_unreadable_clip_fails_after_one_attempt_with_a_readable_error(db: PgPool) {
+    let dir = tempfile::tempdir().unwrap();
+    // ffmpeg refuses the input on its own (exit 1, no resource trouble): the same
+    // bytes fail the same way every time, so there is no second attempt.
+    let fake = dir.path().join("ffmpeg");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho '[mov,mp4,m4a @ 0x55d0c8a4b2c0] moov atom not found' >&2\n\
+         echo \"$4: Invalid data found when processing input\" >&2\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut sys = System::start(db, StorageBackend::Local).await;
+    skillreel_shared::media::assets::ensure(&sys.config.media)
+        .await
+        .unwrap();
+    sys.config.media.ffmpeg_path = fake;
+    sys.config.worker.max_attempts = 3;
+    let token = sys.player("Una").await;
+    let id = sys
+        .upload(&token, &clip(1920, 1080, 21.0).await, "unreadable")
+        .await;
+    let _worker = sys.start_worker().await;
+    let d = sys
+        .wait_status(&token, id, &["failed"], Duration::from_secs(60))
+        .await;
+    assert_eq!(d["attempts"], 1, "permanent: one attempt only: {d}");
+    let error = d["error"].as_str().unwrap();
+    assert!(!error.is_empty(), "{d}");
+    for raw in ["/", "0x", "moov", "Invalid data"] {
+        assert!(!error.contains(raw), "tool output leaked into {error:?}");
+    }
 }
 
 #[sqlx::test(migrations = "../../migrations")]
