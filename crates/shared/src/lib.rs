@@ -13,4 +13,3 @@ pub mod metrics;
 pub mod queue;
 pub mod storage;
 pub mod telemetry;
-pub mod tempdirs;

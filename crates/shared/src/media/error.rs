@@ -76,11 +76,6 @@ impl MediaError {
     pub fn is_client_error(&self) -> bool {
         !self.is_retryable()
     }
-
-    /// STUB
-    pub fn player_message(&self) -> String {
-        "video processing failed".into()
-    }
 }
 
 #[cfg(test)]
