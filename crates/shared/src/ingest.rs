@@ -1,8 +1,12 @@
 //! Inspection of an uploaded file before it is accepted.
 //!
 //! In order, cheapest first: the container from the first bytes (MP4/ISO-BMFF),
-//! the top-level box structure (a truncated file ends inside a box), then ffprobe
-//! (a video stream, duration, resolution) against the configured limits.
+//! the top-level box structure (a truncated file ends inside a box) and the data
+//! references in `moov` (the media must be in the file), then ffprobe (a video stream,
+//! duration, resolution, frame rate and count) against the configured limits.
+//!
+//! Uploads are spooled to [`spool_file`]s, named after the process that owns them so
+//! that a starting web process can remove those of dead ones ([`sweep_spool`]).
 
 use std::path::Path;
 
@@ -10,8 +14,21 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::{
     config::{MediaConfig, UploadLimits},
-    media::{self, ffprobe::ProbeInfo},
+    media::{
+        self, MediaError,
+        ffprobe::ProbeInfo,
+        sniff::{self, DataReferenceError},
+        validate::UploadRejection,
+    },
+    tempdirs,
 };
+
+/// Name prefix of upload spool files in `TEMP_DIR`.
+pub const SPOOL_PREFIX: &str = "skillreel-upload-";
+
+/// Largest `moov` box read to check its data references. A 60 s clip at 120 fps has an
+/// index of about 100 KB; a `moov` this large is not a phone clip.
+const MAX_MOOV_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Why an upload is refused; every variant is the client's fault (`400`).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -25,12 +42,47 @@ pub enum Rejection {
     /// The box structure is broken or cut short.
     #[error("the MP4 file is corrupt or truncated: {0}")]
     Corrupt(String),
+    /// The media of a track lives outside the file (a data reference).
+    #[error(
+        "{0}; upload a self-contained MP4 (export or share the clip again from your phone or editor)"
+    )]
+    ExternalMedia(String),
     /// ffprobe could not read it.
-    #[error("the video could not be read: {0}")]
-    Unreadable(String),
-    /// A rule on duration, resolution or streams.
+    #[error("{message}")]
+    Unreadable {
+        /// What the player is told ([`MediaError::player_message`]).
+        message: String,
+        /// The tool's own error, for the log only.
+        cause: String,
+    },
+    /// A rule on duration, resolution, frame rate or streams.
     #[error("{0}")]
-    Rule(String),
+    Rule(UploadRejection),
+}
+
+impl Rejection {
+    /// Stable kebab-case code for clients.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Empty => "empty-file",
+            Self::NotMp4 => "not-mp4",
+            Self::Corrupt(_) | Self::Unreadable { .. } => "corrupt-video",
+            Self::ExternalMedia(_) => "external-data-reference",
+            Self::Rule(rule) => rule.code,
+        }
+    }
+}
+
+/// Inspection did not accept the file.
+#[derive(Debug, thiserror::Error)]
+pub enum InspectError {
+    /// The file breaks a rule (`400`).
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    /// The file could not be inspected for a reason that is not its own: ffprobe could not
+    /// start or timed out, or the spool file could not be read (`5xx`).
+    #[error("the upload could not be inspected: {0}")]
+    Media(#[from] MediaError),
 }
 
 /// What an accepted upload looks like.
@@ -44,60 +96,98 @@ pub struct Accepted {
     pub height: u32,
 }
 
+/// Creates a spool file for an upload in `temp_dir`, owned by this process.
+pub fn spool_file(temp_dir: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    tempdirs::owned_tempfile(temp_dir, SPOOL_PREFIX, ".mp4")
+}
+
+/// Removes the spool files of processes that are no longer running; returns how many.
+pub fn sweep_spool(temp_dir: &Path) -> std::io::Result<usize> {
+    tempdirs::sweep_dead(temp_dir, SPOOL_PREFIX)
+}
+
 /// Walks the top-level boxes of an ISO-BMFF file: each size must fit in the file and
-/// the last one must end exactly at its end. Reads only box headers (16 bytes each).
-pub async fn check_box_structure(path: &Path) -> Result<(), Rejection> {
-    let io = |e: std::io::Error| Rejection::Corrupt(e.to_string());
-    let mut file = tokio::fs::File::open(path).await.map_err(io)?;
-    let len = file.metadata().await.map_err(io)?.len();
+/// the last one must end exactly at its end, and every data reference in `moov` must be
+/// self-contained. Reads only box headers (16 bytes each) and the `moov` box.
+pub async fn check_box_structure(path: &Path) -> Result<(), InspectError> {
+    let mut file = tokio::fs::File::open(path).await.map_err(MediaError::Io)?;
+    let len = file.metadata().await.map_err(MediaError::Io)?.len();
     let mut pos = 0u64;
     let mut boxes = 0u32;
     let mut seen_moov = false;
     while pos < len {
         if len - pos < 8 {
-            return Err(Rejection::Corrupt(format!(
-                "{} stray bytes at the end",
-                len - pos
-            )));
+            return Err(Rejection::Corrupt(format!("{} stray bytes at the end", len - pos)).into());
         }
-        file.seek(std::io::SeekFrom::Start(pos)).await.map_err(io)?;
+        file.seek(std::io::SeekFrom::Start(pos))
+            .await
+            .map_err(MediaError::Io)?;
         let mut header = [0u8; 16];
         let n = usize::try_from((len - pos).min(16)).unwrap_or(16);
-        file.read_exact(&mut header[..n]).await.map_err(io)?;
+        file.read_exact(&mut header[..n])
+            .await
+            .map_err(MediaError::Io)?;
         let size32 = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
         let kind = &header[4..8];
-        let size = match size32 {
-            0 => len - pos, // box extends to the end of the file
-            1 if n == 16 => u64::from_be_bytes(header[8..16].try_into().unwrap_or([0; 8])),
+        let (size, header_len) = match size32 {
+            0 => (len - pos, 8), // box extends to the end of the file
+            1 if n == 16 => (
+                u64::from_be_bytes(header[8..16].try_into().unwrap_or([0; 8])),
+                16,
+            ),
             1 => {
-                return Err(Rejection::Corrupt(
-                    "a 64-bit box header is cut short".into(),
-                ));
+                return Err(Rejection::Corrupt("a 64-bit box header is cut short".into()).into());
             }
-            s => u64::from(s),
+            s => (u64::from(s), 8),
         };
-        if size < 8 {
-            return Err(Rejection::Corrupt(format!(
-                "box #{boxes} has an impossible size {size}"
-            )));
+        if size < header_len {
+            return Err(
+                Rejection::Corrupt(format!("box #{boxes} has an impossible size {size}")).into(),
+            );
         }
-        if pos + size > len {
+        if size > len - pos {
             return Err(Rejection::Corrupt(format!(
                 "box '{}' needs {} bytes but only {} remain",
                 String::from_utf8_lossy(kind),
                 size,
                 len - pos
-            )));
+            ))
+            .into());
         }
-        seen_moov |= kind == b"moov";
+        if kind == b"moov" {
+            seen_moov = true;
+            check_moov(&mut file, pos + header_len, size - header_len).await?;
+        }
         pos += size;
         boxes += 1;
     }
     if !seen_moov {
         return Err(Rejection::Corrupt(
             "no 'moov' box (the file was cut short or never finished)".into(),
-        ));
+        )
+        .into());
     }
+    Ok(())
+}
+
+/// Reads the `moov` payload at `start` and checks its data references.
+async fn check_moov(file: &mut tokio::fs::File, start: u64, len: u64) -> Result<(), InspectError> {
+    if len > MAX_MOOV_BYTES {
+        return Err(Rejection::Corrupt(format!(
+            "the 'moov' box is {} MB, more than a video index can be",
+            len / (1024 * 1024)
+        ))
+        .into());
+    }
+    let mut moov = vec![0u8; usize::try_from(len).unwrap_or(0)];
+    file.seek(std::io::SeekFrom::Start(start))
+        .await
+        .map_err(MediaError::Io)?;
+    file.read_exact(&mut moov).await.map_err(MediaError::Io)?;
+    sniff::check_data_references(&moov).map_err(|e| match e {
+        DataReferenceError::External(_) => Rejection::ExternalMedia(e.to_string()),
+        DataReferenceError::Malformed(what) => Rejection::Corrupt(what),
+    })?;
     Ok(())
 }
 
@@ -108,18 +198,26 @@ pub async fn inspect(
     path: &Path,
     head: &[u8],
     size: u64,
-) -> Result<Accepted, Rejection> {
+) -> Result<Accepted, InspectError> {
     if size == 0 {
-        return Err(Rejection::Empty);
+        return Err(Rejection::Empty.into());
     }
-    if !media::sniff::looks_like_mp4(head) {
-        return Err(Rejection::NotMp4);
+    if !sniff::looks_like_mp4(head) {
+        return Err(Rejection::NotMp4.into());
     }
     check_box_structure(path).await?;
-    let probe = media::ffprobe::probe(media_cfg, path)
-        .await
-        .map_err(|e| Rejection::Unreadable(e.to_string()))?;
-    media::validate::check_upload(&probe, limits).map_err(|r| Rejection::Rule(r.message))?;
+    let probe = match media::ffprobe::probe(media_cfg, path).await {
+        Ok(probe) => probe,
+        Err(e) if e.is_client_error() => {
+            return Err(Rejection::Unreadable {
+                message: e.player_message(),
+                cause: e.to_string(),
+            }
+            .into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    media::validate::check_upload(&probe, limits).map_err(Rejection::Rule)?;
     let (width, height) = probe
         .video
         .as_ref()
@@ -156,7 +254,75 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("f.mp4");
         tokio::fs::write(&p, bytes).await.unwrap();
-        check_box_structure(&p).await
+        match check_box_structure(&p).await {
+            Ok(()) => Ok(()),
+            Err(InspectError::Rejected(r)) => Err(r),
+            Err(InspectError::Media(e)) => panic!("not a rejection: {e}"),
+        }
+    }
+
+    fn boxed(kind: &[u8; 4], payload: &[u8]) -> Vec<u8> {
+        let mut b = ((payload.len() + 8) as u32).to_be_bytes().to_vec();
+        b.extend_from_slice(kind);
+        b.extend_from_slice(payload);
+        b
+    }
+
+    /// A file whose only track's data reference is `kind` with `flags`.
+    fn with_reference(kind: &[u8; 4], flags: u32) -> Vec<u8> {
+        let mut dref = vec![0, 0, 0, 0, 0, 0, 0, 1];
+        dref.extend(boxed(kind, &flags.to_be_bytes()));
+        let mut moov = boxed(b"mvhd", &[0; 100]);
+        let dinf = boxed(b"dinf", &boxed(b"dref", &dref));
+        moov.extend(boxed(b"trak", &boxed(b"mdia", &boxed(b"minf", &dinf))));
+        let mut file = mp4_box(b"ftyp", 16);
+        file.extend(mp4_box(b"mdat", 1000));
+        file.extend(boxed(b"moov", &moov));
+        file
+    }
+
+    #[tokio::test]
+    async fn media_outside_the_file_is_refused() {
+        assert_eq!(check(&with_reference(b"url ", 1)).await, Ok(()));
+        let err = check(&with_reference(b"alis", 0)).await.unwrap_err();
+        assert_eq!(err.code(), "external-data-reference");
+        assert_eq!(
+            err.to_string(),
+            "the video's media is stored outside the file (a QuickTime alias to another \
+             file, 'alis'); upload a self-contained MP4 (export or share the clip again \
+             from your phone or editor)"
+        );
+        let mut broken = with_reference(b"url ", 1);
+        // The `dref` declares two entries but holds one.
+        let at = broken.windows(4).position(|w| w == b"dref").unwrap();
+        broken[at + 11] = 2;
+        let err = check(&broken).await.unwrap_err();
+        assert!(
+            matches!(err, Rejection::Corrupt(ref m) if m.contains("dref")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_rejection_has_its_code() {
+        let rule = crate::media::validate::check_upload(
+            &ProbeInfo {
+                format_name: "matroska,webm".into(),
+                duration_secs: 30.0,
+                video: None,
+                has_audio: false,
+            },
+            &UploadLimits::default(),
+        )
+        .unwrap_err();
+        assert_eq!(Rejection::Rule(rule).code(), "not-mp4");
+        assert_eq!(Rejection::Empty.code(), "empty-file");
+        let unreadable = Rejection::Unreadable {
+            message: "the video could not be decoded".into(),
+            cause: "ffprobe failed (exit status: 1): /tmp/x: Invalid data".into(),
+        };
+        assert_eq!(unreadable.code(), "corrupt-video");
+        assert_eq!(unreadable.to_string(), "the video could not be decoded");
     }
 
     #[tokio::test]

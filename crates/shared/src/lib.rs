@@ -13,3 +13,4 @@ pub mod metrics;
 pub mod queue;
 pub mod storage;
 pub mod telemetry;
+pub mod tempdirs;

@@ -20,6 +20,9 @@ use skillreel_shared::{
     },
 };
 
+#[path = "media/orphans.rs"]
+mod orphans;
+
 /// Clips and default assets are cached here across test runs.
 fn cache_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("skillreel-media")

@@ -24,6 +24,7 @@ use tower_http::{
     normalize_path::{NormalizePath, NormalizePathLayer},
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
 };
+use tracing::Instrument;
 
 use crate::error::{ApiError, InternalCause};
 pub use crate::state::AppState;
@@ -75,11 +76,14 @@ async fn observe_requests(State(state): State<AppState>, request: Request, next:
         .and_then(|id| id.header_value().to_str().ok())
         .unwrap_or("")
         .to_owned();
+    // Whatever a handler logs carries the request id of the response it becomes.
+    let span = tracing::info_span!("request", request.id = %request_id);
+    let handled = next.run(request).instrument(span);
     let is_upload = path.starts_with("/api/videos/upload");
     let response = if is_upload {
-        next.run(request).await
+        handled.await
     } else {
-        match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        match tokio::time::timeout(REQUEST_TIMEOUT, handled).await {
             Ok(r) => r,
             Err(_) => ApiError::Unavailable("request timed out".into(), "handler timeout".into())
                 .into_response(),

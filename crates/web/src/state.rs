@@ -7,7 +7,7 @@ use skillreel_shared::{
     auth::{PasswordHasher, Tokens},
     cache::PublicCache,
     config::{Config, StorageBackend},
-    db,
+    db, ingest,
     metrics::WebMetrics,
     queue::{self, JobQueue},
     storage::{self, Storage, local::LocalStore},
@@ -49,7 +49,11 @@ impl AppState {
     }
 
     /// Like [`AppState::connect`] with an existing pool (tests hand in a per-test database).
+    ///
+    /// Also removes the upload spool files that web processes killed mid-upload left in
+    /// `TEMP_DIR` (those of running processes, which may share it, are kept).
     pub async fn with_pool(config: Config, db: PgPool) -> anyhow::Result<Self> {
+        sweep_spool(&config);
         let redis = queue::connect(&config.redis)
             .await
             .context("connecting to Redis")?;
@@ -75,5 +79,18 @@ impl AppState {
             metrics: WebMetrics::default(),
             config: Arc::new(config),
         })
+    }
+}
+
+fn sweep_spool(config: &Config) {
+    let dir = &config.media.temp_dir;
+    match ingest::sweep_spool(dir) {
+        Ok(0) => {}
+        Ok(removed) => {
+            tracing::info!(removed, dir = %dir.display(), "removed upload spool files of stopped web processes");
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, dir = %dir.display(), "could not sweep the upload spool");
+        }
     }
 }

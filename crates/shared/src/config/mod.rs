@@ -33,6 +33,8 @@
 //! | `UPLOAD_MAX_BYTES` | largest accepted upload [`104857600`] (100 MB) |
 //! | `UPLOAD_MIN_DURATION_SECS`, `UPLOAD_MAX_DURATION_SECS` | accepted duration [`20`, `60`] |
 //! | `UPLOAD_MIN_SHORT_SIDE` | minimum of the shorter side in pixels [`1080`] |
+//! | `UPLOAD_MAX_LONG_SIDE` | maximum of the longer side in pixels [`4096`] |
+//! | `UPLOAD_MAX_FPS` | highest average frame rate; also bounds the declared frame count to what the duration allows at this rate [`120`] |
 //! | `TEMP_DIR` | where uploads and jobs keep temporary files [system temp dir] |
 //! | `FFMPEG_PATH`, `FFPROBE_PATH` | binaries [`ffmpeg`, `ffprobe` on `PATH`] |
 //! | `MEDIA_ASSETS_DIR` | where default logo/bumpers are generated [`./var/assets`] |
@@ -186,6 +188,11 @@ pub struct UploadLimits {
     pub max_duration_secs: f64,
     /// Minimum length of the shorter side, pixels.
     pub min_short_side: u32,
+    /// Maximum length of the longer side, pixels: decoding cost grows with the frame area.
+    pub max_long_side: u32,
+    /// Highest average frame rate; the declared frame count may not exceed what the
+    /// duration holds at this rate (see `media::validate`).
+    pub max_fps: f64,
 }
 
 impl Default for UploadLimits {
@@ -195,6 +202,8 @@ impl Default for UploadLimits {
             min_duration_secs: 20.0,
             max_duration_secs: 60.0,
             min_short_side: 1080,
+            max_long_side: 4096,
+            max_fps: 120.0,
         }
     }
 }
@@ -457,6 +466,8 @@ impl Config {
                 min_duration_secs: parse(src, "UPLOAD_MIN_DURATION_SECS", 20.0)?,
                 max_duration_secs: parse(src, "UPLOAD_MAX_DURATION_SECS", 60.0)?,
                 min_short_side: parse(src, "UPLOAD_MIN_SHORT_SIDE", 1080)?,
+                max_long_side: parse(src, "UPLOAD_MAX_LONG_SIDE", 4096)?,
+                max_fps: parse(src, "UPLOAD_MAX_FPS", 120.0)?,
             },
             media: MediaConfig {
                 ffmpeg_path: string(src, "FFMPEG_PATH", "ffmpeg").into(),
@@ -548,6 +559,16 @@ mod tests {
             err.contains("STORAGE_BACKEND") && err.contains("ftp"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn upload_bounds_are_configurable() {
+        let c = from(&[("UPLOAD_MAX_LONG_SIDE", "7680"), ("UPLOAD_MAX_FPS", "240")]).unwrap();
+        assert_eq!((c.upload.max_long_side, c.upload.max_fps), (7680, 240.0));
+        let defaults = from(&[]).unwrap().upload;
+        assert_eq!((defaults.max_long_side, defaults.max_fps), (4096, 120.0));
+        let err = from(&[("UPLOAD_MAX_FPS", "fast")]).unwrap_err().to_string();
+        assert!(err.contains("UPLOAD_MAX_FPS"), "{err}");
     }
 
     #[test]

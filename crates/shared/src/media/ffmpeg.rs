@@ -27,6 +27,7 @@ use ffmpeg_sidecar::{
 };
 
 pub use super::error::MediaError;
+use super::spawn;
 
 /// Lines of error output kept for [`MediaError::Failed`].
 const STDERR_TAIL_LINES: usize = 12;
@@ -89,27 +90,18 @@ where
     let program = ffmpeg.display().to_string();
     let started = Instant::now();
     tracing::debug!(program = %program, args = ?args, "starting ffmpeg");
-    let mut child = FfmpegCommand::new_with_path(ffmpeg)
-        .args(args)
-        .spawn()
-        .map_err(|source| MediaError::Spawn {
-            program: program.clone(),
-            source,
-        })?;
-    let events = match child.iter() {
-        Ok(events) => events,
-        Err(err) => {
-            // Only possible when stderr was not piped; never leave the process behind.
-            let _ = child.kill();
-            let _ = child.as_inner_mut().wait();
-            return Err(MediaError::Io(std::io::Error::other(err.to_string())));
-        }
-    };
-    let shared: SharedChild = Arc::new(Mutex::new(Some(child)));
-    let _guard = KillOnDrop {
-        child: Arc::clone(&shared),
+    let mut command = FfmpegCommand::new_with_path(ffmpeg);
+    command.args(args);
+    spawn::die_with_parent(command.as_inner_mut());
+    let name = program.clone();
+    // The guard is made on the spawner thread, so a child whose caller went away while
+    // it was being started is killed there too.
+    let started_child = spawn::on_spawner(move || start(command, name)).await;
+    let (events, guard) = started_child.map_err(|source| MediaError::Spawn {
         program: program.clone(),
-    };
+        source,
+    })??;
+    let shared = Arc::clone(&guard.child);
     // ffmpeg-sidecar reads the log with blocking std threads; the loop consuming it
     // must not occupy an async worker thread.
     let task = tokio::task::spawn_blocking(move || drive(events, &shared, on_progress));
@@ -133,6 +125,25 @@ where
         elapsed,
         last_position_secs,
     })
+}
+
+/// Starts ffmpeg and its log reader; runs on the spawner thread.
+fn start(
+    mut command: FfmpegCommand,
+    program: String,
+) -> Result<(FfmpegIterator, KillOnDrop), MediaError> {
+    let mut child = command.spawn().map_err(|source| MediaError::Spawn {
+        program: program.clone(),
+        source,
+    })?;
+    let events = child.iter();
+    let guard = KillOnDrop {
+        child: Arc::new(Mutex::new(Some(child))),
+        program,
+    };
+    // Only possible when stderr was not piped; the guard ends the process.
+    let events = events.map_err(|err| MediaError::Io(std::io::Error::other(err.to_string())))?;
+    Ok((events, guard))
 }
 
 /// Consumes ffmpeg's events until its log closes, then reaps it. Returns the exit status,
@@ -195,17 +206,22 @@ pub async fn capture<S: AsRef<OsStr>>(
     timeout: Duration,
 ) -> Result<Vec<u8>, MediaError> {
     let name = program.display().to_string();
-    let child = tokio::process::Command::new(program)
+    let mut command = tokio::process::Command::new(program);
+    command
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|source| MediaError::Spawn {
-            program: name.clone(),
-            source,
-        })?;
+        .kill_on_drop(true);
+    spawn::die_with_parent(command.as_std_mut());
+    let spawn_error = |source| MediaError::Spawn {
+        program: name.clone(),
+        source,
+    };
+    let child = spawn::on_spawner(move || command.spawn())
+        .await
+        .map_err(spawn_error)?
+        .map_err(spawn_error)?;
     // On timeout the `wait_with_output` future, which owns the child, is dropped and
     // `kill_on_drop` ends the process.
     let output = tokio::time::timeout(timeout, child.wait_with_output())

@@ -26,7 +26,7 @@ pub struct ProbeInfo {
 }
 
 /// A video stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VideoStream {
     /// Codec name, e.g. `h264`.
     pub codec: String,
@@ -41,6 +41,10 @@ pub struct VideoStream {
     /// and ffmpeg versions, so only whether it is a quarter turn is meaningful — which is
     /// all the pipeline needs: ffmpeg applies the rotation itself while decoding.
     pub rotation: i32,
+    /// Average frame rate (ffprobe's `avg_frame_rate`), if known.
+    pub fps: Option<f64>,
+    /// Number of frames the container declares (`nb_frames`), if it declares one.
+    pub frames: Option<u64>,
 }
 
 impl VideoStream {
@@ -75,6 +79,8 @@ struct RawStream {
     width: Option<u32>,
     height: Option<u32>,
     duration: Option<String>,
+    avg_frame_rate: Option<String>,
+    nb_frames: Option<String>,
     #[serde(default)]
     disposition: RawDisposition,
     #[serde(default)]
@@ -112,6 +118,33 @@ impl RawStream {
         };
         Ok(degrees.rem_euclid(360))
     }
+
+    /// `avg_frame_rate` as a number; `None` when unknown (`0/0`).
+    ///
+    /// The average is what the stream really holds (frames over duration); the other
+    /// rate ffprobe prints, `r_frame_rate`, is a timebase guess that variable-frame-rate
+    /// phone clips inflate.
+    fn fps(&self) -> Result<Option<f64>, MediaError> {
+        let Some(raw) = self.avg_frame_rate.as_deref() else {
+            return Ok(None);
+        };
+        let bad = || MediaError::Probe(format!("avg_frame_rate {raw:?} is not a rate"));
+        let (num, den) = raw.split_once('/').unwrap_or((raw, "1"));
+        let num: f64 = num.trim().parse().map_err(|_| bad())?;
+        let den: f64 = den.trim().parse().map_err(|_| bad())?;
+        Ok((num > 0.0 && den > 0.0).then(|| num / den))
+    }
+
+    fn frames(&self) -> Result<Option<u64>, MediaError> {
+        match self.nb_frames.as_deref() {
+            None | Some("N/A") => Ok(None),
+            Some(text) => text
+                .trim()
+                .parse()
+                .map(|n: u64| (n > 0).then_some(n))
+                .map_err(|_| MediaError::Probe(format!("nb_frames {text:?} is not a number"))),
+        }
+    }
 }
 
 fn seconds(field: &str, raw: Option<&str>) -> Result<Option<f64>, MediaError> {
@@ -147,6 +180,8 @@ impl ProbeInfo {
                     .height
                     .ok_or_else(|| MediaError::Probe("video stream without height".into()))?,
                 rotation: s.rotation()?,
+                fps: s.fps()?,
+                frames: s.frames()?,
             }),
         };
         let stream_duration = match video_raw {
@@ -225,6 +260,7 @@ mod tests {
             ("h264", 1920, 1080, 0)
         );
         assert_eq!(video.display_size(), (1920, 1080));
+        assert_eq!((video.fps, video.frames), (Some(15.0), Some(30)));
     }
 
     #[test]
@@ -293,6 +329,30 @@ mod tests {
         let bad_duration = r#"{"streams":[],"format":{"format_name":"mp4","duration":"soon"}}"#;
         assert!(matches!(
             ProbeInfo::from_json(bad_duration),
+            Err(MediaError::Probe(_))
+        ));
+    }
+
+    #[test]
+    fn frame_rate_and_count_are_optional() {
+        let json = |fields: &str| {
+            format!(
+                r#"{{"streams":[{{"codec_type":"video","width":1920,"height":1080{fields}}}],"format":{{"format_name":"mp4","duration":"30"}}}}"#
+            )
+        };
+        let video = |fields: &str| ProbeInfo::from_json(&json(fields)).map(|i| i.video.unwrap());
+        let ntsc = video(r#","avg_frame_rate":"30000/1001","nb_frames":"899""#).unwrap();
+        assert!((ntsc.fps.unwrap() - 29.97).abs() < 0.01);
+        assert_eq!(ntsc.frames, Some(899));
+        let unknown = video(r#","avg_frame_rate":"0/0","nb_frames":"N/A""#).unwrap();
+        assert_eq!((unknown.fps, unknown.frames), (None, None));
+        assert_eq!(video("").unwrap().fps, None);
+        assert!(matches!(
+            video(r#","avg_frame_rate":"fast""#),
+            Err(MediaError::Probe(_))
+        ));
+        assert!(matches!(
+            video(r#","nb_frames":"-3""#),
             Err(MediaError::Probe(_))
         ));
     }

@@ -122,6 +122,46 @@ pub async fn generate(ffmpeg: &Path, spec: &ClipSpec, dir: &Path) -> Result<Path
     .await
 }
 
+/// A cached, silent clip of one solid colour at any size and frame rate, made with the
+/// `ffmpeg` on `PATH` in [`cache_dir`]: a solid picture compresses to almost nothing,
+/// so clips that are huge in pixels or frames (to test the upload bounds) stay small
+/// and quick to make.
+pub async fn cached_solid(
+    width: u32,
+    height: u32,
+    fps: u32,
+    secs: f64,
+) -> Result<PathBuf, MediaError> {
+    let millis = (secs * 1000.0).round() as u64;
+    let dest = cache_dir()?.join(format!("solid-{width}x{height}-{fps}fps-{millis}ms.mp4"));
+    let source = format!("color=c=0x336699:s={width}x{height}:r={fps}:d={secs:.3}");
+    let args = [
+        "-y",
+        "-nostdin",
+        "-f",
+        "lavfi",
+        "-i",
+        &source,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        // One thread keeps x264's memory for an 8192x8192 frame near 1 GB.
+        "-threads",
+        "1",
+        "-pix_fmt",
+        "yuv420p",
+        "-f",
+        "mp4",
+    ];
+    let mut args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    render_once(Path::new("ffmpeg"), &dest, GENERATE_TIMEOUT, |tmp| {
+        args.push(tmp.to_string_lossy().into_owned());
+        args
+    })
+    .await
+}
+
 /// Makes (or reuses from `dir`) a valid 1920x1080, 30 s MP4 (with audio) of exactly
 /// `target_bytes` bytes, or of the base clip's size when that is larger (about 10 MB).
 ///

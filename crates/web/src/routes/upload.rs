@@ -3,7 +3,9 @@
 //! The file field is streamed chunk by chunk into a temporary file (memory stays at
 //! a few chunks per upload whatever the size) and cut off as soon as it crosses the
 //! limit. Nothing is left behind on any failure: the temporary file is removed on
-//! drop, and each later step undoes the earlier ones when it fails.
+//! drop, and each later step undoes the earlier ones when it fails. Its name carries
+//! this process's pid and start time ([`ingest::spool_file`]), so that if the process
+//! is killed mid-upload the next web process to start removes it.
 
 use axum::{
     Json,
@@ -14,7 +16,7 @@ use serde::Serialize;
 use skillreel_shared::{
     db::{self, videos::NewVideo},
     domain::{FieldError, MAX_TITLE_CHARS},
-    ingest::{self, Rejection},
+    ingest::{self, InspectError, Rejection},
     queue::ProcessVideo,
     storage::UPLOADED_PREFIX,
 };
@@ -107,11 +109,8 @@ pub async fn upload(
                 title = Some(text);
             }
             Some("video_file") if spooled.is_none() => {
-                let temp = tempfile::Builder::new()
-                    .prefix("upload-")
-                    .suffix(".mp4")
-                    .tempfile_in(&state.config.media.temp_dir)
-                    .map_err(ApiError::internal)?;
+                let temp =
+                    ingest::spool_file(&state.config.media.temp_dir).map_err(ApiError::internal)?;
                 let (std_file, path) = temp.into_parts();
                 let mut file = tokio::fs::File::from_std(std_file);
                 let mut head = Vec::with_capacity(HEAD_BYTES);
@@ -132,10 +131,7 @@ pub async fn upload(
                         if head.len() >= 12
                             && !skillreel_shared::media::sniff::looks_like_mp4(&head)
                         {
-                            return Err(ApiError::BadRequest(
-                                "not-mp4",
-                                Rejection::NotMp4.to_string(),
-                            ));
+                            return Err(Rejection::NotMp4.into());
                         }
                     }
                     file.write_all(&chunk).await.map_err(ApiError::internal)?;
@@ -190,14 +186,10 @@ pub async fn upload(
         spooled.size,
     )
     .await
-    .map_err(|r| {
-        let code = match r {
-            Rejection::Empty => "empty-file",
-            Rejection::NotMp4 => "not-mp4",
-            Rejection::Corrupt(_) | Rejection::Unreadable(_) => "corrupt-video",
-            Rejection::Rule(_) => "video-rules",
-        };
-        ApiError::BadRequest(code, r.to_string())
+    .inspect_err(|e| {
+        if let InspectError::Rejected(Rejection::Unreadable { cause, .. }) = e {
+            tracing::warn!(player.id = player, error = %cause, "upload refused: ffprobe could not read it");
+        }
     })?;
 
     let key = format!("{UPLOADED_PREFIX}{}.mp4", Uuid::now_v7());
@@ -255,6 +247,23 @@ pub async fn upload(
             video_id: video.id,
         }),
     ))
+}
+
+impl From<Rejection> for ApiError {
+    fn from(rejection: Rejection) -> Self {
+        Self::BadRequest(rejection.code(), rejection.to_string())
+    }
+}
+
+/// `400` naming the rule for a rejected file; `503` with a player-readable detail when
+/// the file could not be inspected (the tool's own error goes to the log only).
+impl From<InspectError> for ApiError {
+    fn from(err: InspectError) -> Self {
+        match err {
+            InspectError::Rejected(rejection) => rejection.into(),
+            InspectError::Media(e) => Self::Unavailable(e.player_message(), e.to_string()),
+        }
+    }
 }
 
 async fn remove_object(state: &AppState, key: &str) {

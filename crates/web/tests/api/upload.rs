@@ -1,6 +1,9 @@
 use std::path::{Path, PathBuf};
 
-use skillreel_shared::media::testclip::generate_sized;
+use skillreel_shared::{
+    ingest,
+    media::testclip::{cached_solid, generate_sized},
+};
 use sqlx::PgPool;
 
 use crate::helpers::{TestApp, body, clip_cache};
@@ -61,7 +64,7 @@ async fn rejected(
     title: Option<&str>,
     status: u16,
     needle: &str,
-) {
+) -> serde_json::Value {
     let r = app.upload_bytes(token, bytes, title).await;
     assert_eq!(r.status(), status);
     let b = body(r).await;
@@ -71,6 +74,44 @@ async fn rejected(
         "detail {detail:?} should contain {needle:?}"
     );
     assert_nothing_left(app).await;
+    b
+}
+
+/// Offset and length of the top-level `moov` box of an MP4.
+fn moov_range(bytes: &[u8]) -> std::ops::Range<usize> {
+    let mut at = 0;
+    while at + 8 <= bytes.len() {
+        let size = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        if &bytes[at + 4..at + 8] == b"moov" {
+            return at..at + size;
+        }
+        assert!(
+            size >= 8,
+            "a 32-bit box size is expected in a generated clip"
+        );
+        at += size;
+    }
+    panic!("no moov box");
+}
+
+/// `bytes` with each track's data reference, ffmpeg's self-contained `url `, turned into
+/// a QuickTime alias to another file: same size, type `alis`, self-contained flag off.
+fn with_alias_references(mut bytes: Vec<u8>) -> Vec<u8> {
+    let moov = moov_range(&bytes);
+    let mut rewritten = 0;
+    let mut at = moov.start;
+    while let Some(found) = bytes[at..moov.end].windows(4).position(|w| w == b"dref") {
+        // After the type: version and flags (4), entry count (4), then the first
+        // entry's size (4), type (4), version (1) and flags (3).
+        let entry = at + found + 12;
+        assert_eq!(&bytes[entry + 4..entry + 12], b"url \0\0\0\x01");
+        bytes[entry + 4..entry + 8].copy_from_slice(b"alis");
+        bytes[entry + 11] = 0;
+        rewritten += 1;
+        at = entry + 12;
+    }
+    assert!(rewritten > 0, "no data reference found");
+    bytes
 }
 
 #[sqlx::test(migrations = "../../migrations")]
@@ -173,6 +214,83 @@ async fn rejections_leave_nothing_behind(db: PgPool) {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn frames_too_large_or_too_many_are_refused(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let (_, token) = app.player("Ana", "Cali").await;
+    let t = Some("title");
+    // 21 s, so that the duration rule passes and the size rule is reached.
+    let huge = std::fs::read(cached_solid(8192, 8192, 1, 21.0).await.unwrap()).unwrap();
+    let b = rejected(&app, &token, huge, t, 400, "8192x8192").await;
+    assert_eq!(b["code"], "resolution-too-high");
+    assert!(b["detail"].as_str().unwrap().contains("at most 4096 px"));
+    let fast = std::fs::read(cached_solid(1080, 1080, 240, 21.0).await.unwrap()).unwrap();
+    let b = rejected(&app, &token, fast, t, 400, "240.0 fps").await;
+    assert_eq!(b["code"], "frame-rate-too-high");
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn media_stored_outside_the_file_is_refused(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let (_, token) = app.player("Ana", "Cali").await;
+    let good = std::fs::read(clip(1920, 1080, 21.0).await).unwrap();
+    let aliased = with_alias_references(good);
+    let b = rejected(&app, &token, aliased, Some("t"), 400, "outside the file").await;
+    assert_eq!(b["code"], "external-data-reference");
+    assert!(b["detail"].as_str().unwrap().contains("QuickTime alias"));
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn an_unreadable_video_is_explained_without_tool_output(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let (_, token) = app.player("Ana", "Cali").await;
+    // Sample descriptions that are noise inside a well-formed box structure: only
+    // ffprobe can tell, and its log names the spool file and heap addresses.
+    let mut bytes = std::fs::read(clip(1920, 1080, 21.0).await).unwrap();
+    let moov = moov_range(&bytes);
+    let mut at = moov.start;
+    while let Some(found) = bytes[at..moov.end].windows(4).position(|w| w == b"stsd") {
+        let stsd = at + found;
+        let size = u32::from_be_bytes(bytes[stsd - 4..stsd].try_into().unwrap()) as usize;
+        for (i, b) in bytes[stsd + 4..stsd - 4 + size].iter_mut().enumerate() {
+            *b = (i * 7 + 3) as u8;
+        }
+        at = stsd + 4;
+    }
+    let b = rejected(&app, &token, bytes, Some("t"), 400, "could not be").await;
+    assert_eq!(b["code"], "corrupt-video");
+    let detail = b["detail"].as_str().unwrap();
+    assert!(
+        !detail.contains('/') && !detail.contains("0x") && !detail.contains("ffprobe"),
+        "{detail:?}"
+    );
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn start_up_removes_only_dead_uploads_spool_files(db: PgPool) {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = child.id();
+    child.wait().unwrap();
+    let mut paths = None;
+    let app = TestApp::spawn_with(db, |config| {
+        let dir = &config.media.temp_dir;
+        let dead = dir.join(format!(
+            "{}{dead_pid}-4242-AbCdEf.mp4",
+            ingest::SPOOL_PREFIX
+        ));
+        std::fs::write(&dead, b"half an upload").unwrap();
+        // Spooled by a process that is still running (this one).
+        let live = ingest::spool_file(dir).unwrap().into_temp_path();
+        paths = Some((dead, live));
+    })
+    .await;
+    let (dead, live) = paths.unwrap();
+    assert!(!dead.exists(), "a dead process's spool file is removed");
+    assert!(live.exists(), "a running process's spool file is kept");
+    drop(live);
+    assert_nothing_left(&app).await;
 }
 
 #[sqlx::test(migrations = "../../migrations")]
