@@ -32,28 +32,21 @@ use skillreel_shared::{
 use skillreel_worker::JobContext;
 use tokio_util::sync::CancellationToken;
 
-async fn small_clip(config: &Config, dir: &Path) -> PathBuf {
+async fn clip(config: &Config, dir: &Path, width: u32, height: u32, secs: f64) -> PathBuf {
     let spec = ClipSpec {
-        width: 640,
-        height: 360,
-        secs: 3.0,
-        audio: false,
+        width,
+        height,
+        secs,
+        audio: width >= 1920,
     };
     testclip::generate(&config.media.ffmpeg_path, &spec, dir)
         .await
         .expect("generating a clip")
 }
 
-async fn long_clip(config: &Config, dir: &Path) -> PathBuf {
-    let spec = ClipSpec {
-        width: 1920,
-        height: 1080,
-        secs: 45.0,
-        audio: true,
-    };
-    testclip::generate(&config.media.ffmpeg_path, &spec, dir)
-        .await
-        .expect("generating a clip")
+/// A short clip: the job is quick, so what is measured is the waiting around it.
+async fn small_clip(config: &Config, dir: &Path) -> PathBuf {
+    clip(config, dir, 640, 360, 3.0).await
 }
 
 async fn owner(ctx: &JobContext) -> i64 {
@@ -189,7 +182,7 @@ async fn pickup(config: &Config, dir: &Path, n: usize) {
 
 async fn recovery(config: &Config, dir: &Path, runs: usize, backlog: usize) {
     let bin = std::env::var("WORKER_BIN").expect("WORKER_BIN: the skillreel-worker binary");
-    let long = long_clip(config, dir).await;
+    let long = clip(config, dir, 1920, 1080, 45.0).await;
     let small = small_clip(config, dir).await;
     let mut samples = Vec::new();
     for run in 0..runs {

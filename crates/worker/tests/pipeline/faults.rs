@@ -230,6 +230,35 @@ fn only_bookkeeping(keys: &[String]) -> Vec<&String> {
         .collect()
 }
 
+/// After a worker held `interrupted` and died or stopped: every video is processed
+/// exactly once, the interrupted one was delivered twice (once to each worker), every
+/// other one once; the second worker stops cleanly and Redis keeps nothing of the jobs.
+async fn backlog_done_once_each(
+    sys: &System,
+    interrupted: i64,
+    backlog: &[i64],
+    logs: &[PathBuf],
+    mut second: tokio::process::Child,
+) {
+    let all: Vec<i64> = std::iter::once(interrupted)
+        .chain(backlog.iter().copied())
+        .collect();
+    wait_all(&sys.db, &all, "processed", Duration::from_secs(300)).await;
+    assert_eq!(sys.objects("processed/").await.len(), all.len());
+    let counts = deliveries(logs);
+    for id in &all {
+        let expected = if *id == interrupted { 2 } else { 1 };
+        assert_eq!(
+            counts.get(id),
+            Some(&expected),
+            "deliveries of {id}: {counts:?}"
+        );
+    }
+    signal(second.id().unwrap(), "-TERM");
+    assert!(second.wait().await.unwrap().success());
+    assert!(only_bookkeeping(&queue_keys(sys).await).is_empty());
+}
+
 #[sqlx::test(migrations = "../../migrations")]
 async fn a_redis_outage_mid_job_is_waited_out_by_the_same_process(db: PgPool) {
     let mut redis = PrivateRedis::start();
@@ -374,7 +403,7 @@ async fn sigkill_with_a_backlog_loses_nothing_and_duplicates_only_the_job_in_fli
     }
     assert!(!job_dirs(pid).is_empty(), "left behind by the kill");
 
-    let mut second = spawn_worker_logged(&env, Some(&logs[1]));
+    let second = spawn_worker_logged(&env, Some(&logs[1]));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while !job_dirs(pid).is_empty() {
         assert!(
@@ -383,22 +412,7 @@ async fn sigkill_with_a_backlog_loses_nothing_and_duplicates_only_the_job_in_fli
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let all: Vec<i64> = long.iter().chain(&short).copied().collect();
-    wait_all(&db, &all, "processed", Duration::from_secs(300)).await;
-    assert_eq!(sys.objects("processed/").await.len(), all.len());
-
-    let counts = deliveries(&logs);
-    for id in &all {
-        let expected = if *id == long[0] { 2 } else { 1 };
-        assert_eq!(
-            counts.get(id),
-            Some(&expected),
-            "deliveries of {id}: {counts:?}"
-        );
-    }
-    signal(second.id().unwrap(), "-TERM");
-    assert!(second.wait().await.unwrap().success());
-    assert!(only_bookkeeping(&queue_keys(&sys).await).is_empty());
+    backlog_done_once_each(&sys, long[0], &short, &logs, second).await;
 }
 
 #[sqlx::test(migrations = "../../migrations")]
@@ -424,21 +438,8 @@ async fn sigterm_with_a_backlog_hands_back_only_what_it_held(db: PgPool) {
     // Handed back to the front: the queue holds exactly the unprocessed videos.
     assert_eq!(sys.web.queue.depth().await.unwrap(), 6);
 
-    let mut second = spawn_worker_logged(&env, Some(&logs[1]));
-    let all: Vec<i64> = long.iter().chain(&short).copied().collect();
-    wait_all(&db, &all, "processed", Duration::from_secs(300)).await;
-    let counts = deliveries(&logs);
-    for id in &all {
-        let expected = if *id == long[0] { 2 } else { 1 };
-        assert_eq!(
-            counts.get(id),
-            Some(&expected),
-            "deliveries of {id}: {counts:?}"
-        );
-    }
-    signal(second.id().unwrap(), "-TERM");
-    assert!(second.wait().await.unwrap().success());
-    assert!(only_bookkeeping(&queue_keys(&sys).await).is_empty());
+    let second = spawn_worker_logged(&env, Some(&logs[1]));
+    backlog_done_once_each(&sys, long[0], &short, &logs, second).await;
 }
 
 #[sqlx::test(migrations = "../../migrations")]

@@ -119,13 +119,12 @@ async fn jobs_lost_from_redis_are_found_again(db: PgPool) {
     }
 }
 
-#[sqlx::test(migrations = "../../migrations")]
-async fn transient_failures_retry_with_backoff_then_fail_with_a_reason(db: PgPool) {
+/// A system whose worker runs `script` as its ffmpeg (ffprobe and the default assets stay
+/// real) and gives a video 3 attempts. Keep the returned directory alive.
+async fn with_fake_ffmpeg(db: PgPool, script: &str) -> (System, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    // An ffmpeg killed by a signal every time (as the OOM killer would): the machine's
-    // trouble, not the clip's, so it is retried. ffprobe stays real.
     let fake = dir.path().join("ffmpeg");
-    std::fs::write(&fake, "#!/bin/sh\nkill -9 $$\n").unwrap();
+    std::fs::write(&fake, format!("#!/bin/sh\n{script}\n")).unwrap();
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
     let mut sys = System::start(db, StorageBackend::Local).await;
     // Generate the default assets with the real ffmpeg first.
@@ -134,6 +133,14 @@ async fn transient_failures_retry_with_backoff_then_fail_with_a_reason(db: PgPoo
         .unwrap();
     sys.config.media.ffmpeg_path = fake;
     sys.config.worker.max_attempts = 3;
+    (sys, dir)
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn transient_failures_retry_with_backoff_then_fail_with_a_reason(db: PgPool) {
+    // An ffmpeg killed by a signal every time (as the OOM killer would): the machine's
+    // trouble, not the clip's, so it is retried.
+    let (mut sys, _dir) = with_fake_ffmpeg(db, "kill -9 $$").await;
     let token = sys.player("Fay").await;
     let id = sys
         .upload(&token, &clip(1920, 1080, 21.0).await, "doomed")
@@ -154,23 +161,14 @@ async fn transient_failures_retry_with_backoff_then_fail_with_a_reason(db: PgPoo
 
 #[sqlx::test(migrations = "../../migrations")]
 async fn an_unreadable_clip_fails_after_one_attempt_with_a_readable_error(db: PgPool) {
-    let dir = tempfile::tempdir().unwrap();
     // ffmpeg refuses the input on its own (exit 1, no resource trouble): the same
     // bytes fail the same way every time, so there is no second attempt.
-    let fake = dir.path().join("ffmpeg");
-    std::fs::write(
-        &fake,
-        "#!/bin/sh\necho '[mov,mp4,m4a @ 0x55d0c8a4b2c0] moov atom not found' >&2\n\
-         echo \"$4: Invalid data found when processing input\" >&2\nexit 1\n",
+    let (mut sys, _dir) = with_fake_ffmpeg(
+        db,
+        "echo '[mov,mp4,m4a @ 0x55d0c8a4b2c0] moov atom not found' >&2\n\
+         echo \"$4: Invalid data found when processing input\" >&2\nexit 1",
     )
-    .unwrap();
-    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let mut sys = System::start(db, StorageBackend::Local).await;
-    skillreel_shared::media::assets::ensure(&sys.config.media)
-        .await
-        .unwrap();
-    sys.config.media.ffmpeg_path = fake;
-    sys.config.worker.max_attempts = 3;
+    .await;
     let token = sys.player("Una").await;
     let id = sys
         .upload(&token, &clip(1920, 1080, 21.0).await, "unreadable")
