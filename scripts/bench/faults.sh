@@ -9,9 +9,10 @@ cd "$(dirname "$0")/../.."
 . scripts/bench/env.sh
 export DATABASE_URL="$BENCH_DB_URL" REDIS_PREFIX="$BENCH_PREFIX" STORAGE_BACKEND=local \
   STORAGE_DIR="$BENCH_DIR/faults-storage" TEMP_DIR="$BENCH_DIR/faults-tmp" \
-  MEDIA_ASSETS_DIR="$BENCH_DIR/assets" FFMPEG_PRESET=veryfast LOG_FORMAT=json RUST_LOG=warn \
+  MEDIA_ASSETS_DIR="$BENCH_DIR/assets" FFMPEG_PRESET="${FFMPEG_PRESET:-veryfast}" LOG_FORMAT=json RUST_LOG=warn \
   WORKER_BIN="$BIN/skillreel-worker"
 trap 'rm -rf "$BENCH_DIR/faults-storage" "$BENCH_DIR/faults-tmp"; redis-cli --scan --pattern "$BENCH_PREFIX:*" | xargs -r redis-cli del >/dev/null' EXIT
+psql "${BENCH_DB_URL%/*}/postgres" -qc "CREATE DATABASE ${BENCH_DB_URL##*/}" 2>/dev/null || true
 cargo build -q --release -p skillreel-worker
 bench() { cargo bench -q -p skillreel-worker --bench faults -- "$@"; }
 machine_facts
