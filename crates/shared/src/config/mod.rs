@@ -10,13 +10,15 @@
 //! | variable | meaning |
 //! |---|---|
 //! | `CONFIG_SOURCE` | `env` or `aws` [`env`] |
+//! | `SKILLREEL_ENV` | `production` or `development`; only `development` runs without a `JWT_SECRET` (see [`secrets`]) [`production`] |
 //! | `HOST`, `PORT` | web bind address [`0.0.0.0`, `8000`] |
+//! | `WEB_METRICS_ADDR` | where the web service serves `/metrics` (never on the public port), or `off` [`127.0.0.1:9101`] |
 //! | `PUBLIC_BASE_URL` | absolute origin used in local media URLs [unset: relative URLs] |
 //! | `DATABASE_URL` | PostgreSQL URL [`postgres://postgres@127.0.0.1:5432/skillreel`] |
 //! | `DATABASE_MAX_CONNECTIONS` | pool size per process [`16`] |
 //! | `REDIS_URL` | Redis URL [`redis://127.0.0.1:6379`] |
 //! | `REDIS_PREFIX` | prefix of every Redis key and of the queue name [`skillreel`] |
-//! | `JWT_SECRET` | HS256 signing key (≥ 32 bytes in production) [a fixed development key] |
+//! | `JWT_SECRET` | HS256 signing key, at least 32 random bytes; required [unset: start-up fails, except with `SKILLREEL_ENV=development`] |
 //! | `JWT_TTL_SECS` | access token lifetime [`3600`] |
 //! | `BCRYPT_COST` | bcrypt cost [`12`] |
 //! | `BCRYPT_MAX_CONCURRENCY` | bcrypt hashes running at once [number of CPUs] |
@@ -30,6 +32,7 @@
 //! | `S3_EXPECTED_BUCKET_OWNER` | pins `ExpectedBucketOwner` on every S3 call [unset] |
 //! | `MEDIA_PUBLIC_BASE_URL` | serve processed files from this public/CDN base instead of presigning [unset] |
 //! | `PRESIGN_EXPIRY_SECS` | lifetime of playable URLs [`3600`] |
+//! | `URL_SIGNING_KEY` | key of local media URL signatures, at least 32 bytes [`JWT_SECRET`] |
 //! | `UPLOAD_MAX_BYTES` | largest accepted upload [`104857600`] (100 MB) |
 //! | `UPLOAD_MIN_DURATION_SECS`, `UPLOAD_MAX_DURATION_SECS` | accepted duration [`20`, `60`] |
 //! | `UPLOAD_MIN_SHORT_SIDE` | minimum of the shorter side in pixels [`1080`] |
@@ -55,14 +58,19 @@
 //! | `LOG_FORMAT` | `json` or `pretty` [`pretty`] |
 
 pub mod aws;
+pub mod secrets;
 
 use std::{path::PathBuf, time::Duration};
 
 use secrecy::SecretString;
 
+pub use self::secrets::Environment;
+
 /// Everything a process needs to run.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Production or development (`SKILLREEL_ENV`).
+    pub environment: Environment,
     /// HTTP listener of the web service.
     pub http: HttpConfig,
     /// PostgreSQL connection.
@@ -92,6 +100,9 @@ pub struct HttpConfig {
     pub port: u16,
     /// Absolute origin prepended to local media URLs, e.g. `https://skillreel.example`.
     pub public_base_url: Option<String>,
+    /// Where the web service serves `/metrics` (`None`: not served). Never the public
+    /// listener: a load balancer would publish it.
+    pub metrics_addr: Option<String>,
 }
 
 /// PostgreSQL settings.
@@ -291,6 +302,14 @@ pub enum ConfigError {
         /// What is wrong.
         reason: String,
     },
+    /// A required variable is not set.
+    #[error("configuration variable {name} is required: {reason}")]
+    Missing {
+        /// Variable name.
+        name: String,
+        /// How to set it.
+        reason: String,
+    },
     /// A required AWS secret could not be read.
     #[error("AWS secret {name} could not be read: {reason}")]
     Secret {
@@ -308,8 +327,6 @@ pub enum ConfigError {
         reason: String,
     },
 }
-
-const DEV_JWT_SECRET: &str = "skillreel-development-secret-change-me-0123456789";
 
 /// Looks a variable up; empty counts as unset.
 pub trait Source {
@@ -357,6 +374,14 @@ fn string(src: &dyn Source, name: &str, default: &str) -> String {
     src.get(name).unwrap_or_else(|| default.to_owned())
 }
 
+/// A listen address, or `None` for `off`.
+fn address(src: &dyn Source, name: &str, default: &str) -> Option<String> {
+    match string(src, name, default).trim() {
+        "off" => None,
+        addr => Some(addr.to_owned()),
+    }
+}
+
 /// Reads the log format from `LOG_FORMAT`.
 pub fn log_format(src: &dyn Source) -> LogFormat {
     match src.get("LOG_FORMAT").as_deref() {
@@ -388,7 +413,8 @@ impl Config {
 
     /// Reads the configuration from any key/value source (env, or AWS values merged over env).
     pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
-        let jwt_secret = string(src, "JWT_SECRET", DEV_JWT_SECRET);
+        let environment = Environment::from_source(src)?;
+        let keys = secrets::signing_keys(src, environment)?;
         let endpoint_url = src
             .get("S3_ENDPOINT_URL")
             .or_else(|| src.get("AWS_ENDPOINT_URL_S3"))
@@ -412,16 +438,15 @@ impl Config {
                 reason: format!("expected 0–19, got {bcrypt_nice}"),
             });
         }
-        let url_signing_key = src
-            .get("URL_SIGNING_KEY")
-            .unwrap_or_else(|| jwt_secret.clone());
         Ok(Self {
+            environment,
             http: HttpConfig {
                 host: string(src, "HOST", "0.0.0.0"),
                 port: parse(src, "PORT", 8000)?,
                 public_base_url: src
                     .get("PUBLIC_BASE_URL")
                     .map(|u| u.trim_end_matches('/').to_owned()),
+                metrics_addr: address(src, "WEB_METRICS_ADDR", "127.0.0.1:9101"),
             },
             database: DatabaseConfig {
                 url: string(
@@ -437,7 +462,7 @@ impl Config {
                 prefix: string(src, "REDIS_PREFIX", "skillreel"),
             },
             auth: AuthConfig {
-                jwt_secret: jwt_secret.into(),
+                jwt_secret: keys.jwt,
                 token_ttl: secs(src, "JWT_TTL_SECS", 3600)?,
                 bcrypt_cost: parse(src, "BCRYPT_COST", 12)?,
                 bcrypt_max_concurrency: bcrypt_threads,
@@ -459,7 +484,7 @@ impl Config {
                     .get("MEDIA_PUBLIC_BASE_URL")
                     .map(|u| u.trim_end_matches('/').to_owned()),
                 presign_expiry: secs(src, "PRESIGN_EXPIRY_SECS", 3600)?,
-                url_signing_key: url_signing_key.into(),
+                url_signing_key: keys.url,
             },
             upload: UploadLimits {
                 max_bytes: parse(src, "UPLOAD_MAX_BYTES", 100 * 1024 * 1024)?,
@@ -494,10 +519,7 @@ impl Config {
                 lost_after: secs(src, "RECONCILE_STALE_SECS", 15)?,
                 lease: secs(src, "WORKER_LEASE_SECS", 8)?.max(Duration::from_secs(2)),
                 shutdown_grace: secs(src, "SHUTDOWN_GRACE_SECS", 60)?,
-                metrics_addr: match string(src, "WORKER_METRICS_ADDR", "127.0.0.1:9100").as_str() {
-                    "off" => None,
-                    addr => Some(addr.to_owned()),
-                },
+                metrics_addr: address(src, "WORKER_METRICS_ADDR", "127.0.0.1:9100"),
             },
             cache: CacheConfig {
                 local_ttl: Duration::from_millis(parse(src, "CACHE_TTL_MS", 1000)?),
@@ -515,11 +537,14 @@ mod tests {
 
     use super::*;
 
+    /// The configuration from `pairs`, with a valid `JWT_SECRET` unless `pairs` sets one.
     fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = pairs
+        let mut map: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
+        map.entry("JWT_SECRET".to_owned())
+            .or_insert_with(|| "j".repeat(secrets::MIN_SECRET_BYTES));
         Config::from_source(&move |k: &str| map.get(k).cloned())
     }
 
@@ -533,6 +558,33 @@ mod tests {
         assert_eq!(c.media.max_output_secs, 30.0);
         assert!(!c.storage.force_path_style);
         assert_eq!(c.redis.queue_name(), "skillreel:jobs:process-video");
+        assert_eq!(c.environment, Environment::Production);
+        assert_eq!(c.http.metrics_addr.as_deref(), Some("127.0.0.1:9101"));
+        assert_eq!(c.worker.metrics_addr.as_deref(), Some("127.0.0.1:9100"));
+    }
+
+    #[test]
+    fn metrics_listeners_can_move_or_be_turned_off() {
+        let c = from(&[
+            ("WEB_METRICS_ADDR", "off"),
+            ("WORKER_METRICS_ADDR", "10.0.0.5:9200"),
+        ])
+        .unwrap();
+        assert_eq!(c.http.metrics_addr, None);
+        assert_eq!(c.worker.metrics_addr.as_deref(), Some("10.0.0.5:9200"));
+    }
+
+    #[test]
+    fn signing_keys_are_checked_when_the_configuration_is_read() {
+        let err = Config::from_source(&|_: &str| None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("JWT_SECRET"), "{err}");
+        let err = from(&[("JWT_SECRET", "abc")]).unwrap_err().to_string();
+        assert!(err.contains("JWT_SECRET"), "{err}");
+        let dev = |name: &str| (name == "SKILLREEL_ENV").then(|| "development".to_owned());
+        let c = Config::from_source(&dev).unwrap();
+        assert_eq!(c.environment, Environment::Development);
     }
 
     #[test]
@@ -573,7 +625,8 @@ mod tests {
 
     #[test]
     fn signing_key_defaults_to_jwt_secret() {
-        let c = from(&[("JWT_SECRET", "abc")]).unwrap();
-        assert_eq!(c.storage.url_signing_key.expose_secret(), "abc");
+        let key = "k".repeat(40);
+        let c = from(&[("JWT_SECRET", &key)]).unwrap();
+        assert_eq!(c.storage.url_signing_key.expose_secret(), key);
     }
 }

@@ -3,5 +3,6 @@
 mod auth;
 mod helpers;
 mod public;
+mod startup;
 mod upload;
 mod videos;
