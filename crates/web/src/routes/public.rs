@@ -26,9 +26,6 @@ use crate::{
     state::AppState,
 };
 
-/// Longest accepted `city` or `q` filter.
-const MAX_FILTER_CHARS: usize = 100;
-
 /// Query of the public video list.
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct PublicVideosQuery {
@@ -54,15 +51,7 @@ pub struct RankingsQuery {
 }
 
 fn filter(name: &'static str, value: Option<String>) -> ApiResult<Option<String>> {
-    match value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
-        Some(v) if v.chars().count() > MAX_FILTER_CHARS => {
-            Err(ApiError::Validation(vec![domain::FieldError {
-                field: name,
-                message: format!("{name} must be at most {MAX_FILTER_CHARS} characters"),
-            }]))
-        }
-        other => Ok(other),
-    }
+    domain::search_filter(name, value).map_err(|e| ApiError::Validation(vec![e]))
 }
 
 fn json_bytes(bytes: Bytes) -> Response {

@@ -2,7 +2,9 @@
 
 mod auth;
 mod helpers;
+mod input;
 mod public;
+mod races;
 mod startup;
 mod upload;
 mod videos;
