@@ -103,10 +103,12 @@ export MEDIA_ASSETS_DIR="$WORK/assets"
 export TEMP_DIR="$WORK/tmp"
 export BCRYPT_COST=4
 export FFMPEG_PRESET=ultrafast
-export JWT_SECRET="e2e-${RUN_ID}-secret-of-at-least-thirty-two-bytes"
+JWT_SECRET="$(random_secret)"
+export JWT_SECRET
+unset URL_SIGNING_KEY SKILLREEL_ENV
 export SHUTDOWN_GRACE_SECS=5
-# Another worker (scripts/up.sh) may hold the default metrics port.
-export WORKER_METRICS_ADDR=off
+# Another web and worker (scripts/up.sh) may hold the default metrics ports.
+export WORKER_METRICS_ADDR=off WEB_METRICS_ADDR=off
 export LOG_FORMAT=pretty
 export RUST_LOG="${RUST_LOG:-info}"
 unset PUBLIC_BASE_URL MEDIA_PUBLIC_BASE_URL

@@ -70,6 +70,31 @@ ensure_redis() {
   fi
 }
 
+# Prints a fresh signing key: 32 random bytes from the kernel, hex-encoded (64 characters).
+random_secret() { od -An -vtx1 -N32 /dev/urandom | tr -d ' \n'; }
+
+# Makes sure the env file $1 holds a usable JWT_SECRET: an existing one of at least 32
+# bytes is kept, anything else (missing, empty, short, or the value the example file
+# once shipped) is replaced by a fresh random key. The services refuse to start without one.
+ensure_jwt_secret() {
+  local file="$1" current
+  current="$(grep -E '^JWT_SECRET=' "$file" | tail -n1 | cut -d= -f2- || true)"
+  if [ "${#current}" -ge 32 ] && [ "$current" != "change-me-to-a-long-random-string-of-at-least-32-bytes" ]; then
+    return 0
+  fi
+  log "writing a fresh random JWT_SECRET into $file"
+  local secret
+  secret="$(random_secret)"
+  chmod 600 "$file"
+  if grep -qE '^JWT_SECRET=' "$file"; then
+    # Hex only: safe inside the sed expression.
+    sed -i "s/^JWT_SECRET=.*/JWT_SECRET=$secret/" "$file"
+  else
+    [ -z "$(tail -c1 "$file")" ] || echo >>"$file"  # end the last line first
+    printf 'JWT_SECRET=%s\n' "$secret" >>"$file"
+  fi
+}
+
 # Creates the application database when it does not exist.
 ensure_database() {
   local name="$1"

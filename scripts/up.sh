@@ -15,6 +15,7 @@ ensure_redis
 ensure_database skillreel
 
 [ -f .env ] || { log "creating .env from .env.example"; cp .env.example .env; }
+ensure_jwt_secret .env
 
 log "building release binaries (first build takes several minutes)"
 cargo build --release --locked -p skillreel-web -p skillreel-worker

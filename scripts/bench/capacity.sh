@@ -30,8 +30,11 @@ mkdir -p "$DIR"
 export DATABASE_URL="postgres://postgres:postgres@127.0.0.1:5432/$DB"
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}" REDIS_PREFIX="$PREFIX"
 export STORAGE_BACKEND=local STORAGE_DIR="$DIR/storage" TEMP_DIR="$DIR/tmp"
-export MEDIA_ASSETS_DIR="$DIR/assets" JWT_SECRET=capacity-secret-capacity-secret-capacity
-export LOG_FORMAT=json RUST_LOG=warn BCRYPT_COST=12 WORKER_METRICS_ADDR=off
+# A fresh signing key per invocation (the worker signs nothing; the web keeps the key it
+# started with): no key committed here may sign anything.
+JWT_SECRET="${JWT_SECRET:-$(od -An -vtx1 -N32 /dev/urandom | tr -d ' \n')}"
+export MEDIA_ASSETS_DIR="$DIR/assets" JWT_SECRET
+export LOG_FORMAT=json RUST_LOG=warn BCRYPT_COST=12 WORKER_METRICS_ADDR=off WEB_METRICS_ADDR=off
 mkdir -p "$TEMP_DIR"
 
 facts() { echo "# $(date -u +%FT%TZ) nproc=$(nproc) $(uptime | sed 's/.*load average/load average/')"; }

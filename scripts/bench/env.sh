@@ -7,12 +7,16 @@ BENCH_URL="http://127.0.0.1:$BENCH_PORT"
 BENCH_DIR="${BENCH_DIR:-/tmp/skillreel-bench}"
 BENCH_PREFIX="${BENCH_PREFIX:-perfbench$$}"
 mkdir -p "$BENCH_DIR"
+# A fresh signing key per run: the services refuse to start without one, and no key
+# committed here may sign anything.
+JWT_SECRET="${JWT_SECRET:-$(od -An -vtx1 -N32 /dev/urandom | tr -d ' \n')}"
+export JWT_SECRET
 
 # Starts the release web binary in the background; sets WEB_PID. Extra env via "$@" (VAR=value ...).
 start_web() {
   env DATABASE_URL="$BENCH_DB_URL" HOST=127.0.0.1 PORT="$BENCH_PORT" \
       REDIS_PREFIX="$BENCH_PREFIX" STORAGE_DIR="$BENCH_DIR/storage" TEMP_DIR="$BENCH_DIR/tmp" \
-      LOG_FORMAT=json RUST_LOG=warn BCRYPT_COST=12 JWT_SECRET=bench-secret-bench-secret-bench-secret \
+      LOG_FORMAT=json RUST_LOG=warn BCRYPT_COST=12 WEB_METRICS_ADDR=off \
       "$@" "$BIN/skillreel-web" >"$BENCH_DIR/web.log" 2>&1 &
   WEB_PID=$!
   mkdir -p "$BENCH_DIR/tmp"

@@ -34,7 +34,9 @@ DB_NAME="skillreel_${RUN_ID}"
 # Values that must reach the service and never its logs.
 DB_PASSWORD="pw-${RUN_ID}-p@ss/word"
 JWT_VALUE="jwt-${RUN_ID}-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+PORT="$(free_port)"
+METRICS_PORT="$(free_port)"
 web_pid=""
 
 passed=0
@@ -103,7 +105,8 @@ trap cleanup EXIT
 start_web() {
     local log="$1"
     shift
-    (cd "${WORK}" && exec env -u DATABASE_URL -u JWT_SECRET -u REDIS_URL -u S3_BUCKET -u PORT \
+    (cd "${WORK}" && exec env -u DATABASE_URL -u JWT_SECRET -u URL_SIGNING_KEY -u SKILLREEL_ENV \
+        -u REDIS_URL -u S3_BUCKET -u PORT WEB_METRICS_ADDR="127.0.0.1:${METRICS_PORT}" \
         CONFIG_SOURCE=aws AWS_SSM_PREFIX="${PREFIX}" AWS_DB_SECRET_ID="${DB_SECRET}" \
         AWS_JWT_SECRET_ID="${JWT_SECRET_ID}" TEMP_DIR="${WORK}" "$@" "${WEB_BIN}" >"${log}" 2>&1) &
     web_pid=$!
@@ -144,6 +147,9 @@ fi
 check "GET /health/ready answers 200 (Postgres from the secret, Redis and S3 from SSM)" \
     test "$(status /health/ready)" = 200
 check "GET / contains Healthcheck" body_contains / Healthcheck
+check "GET /metrics is 404 on the public port" test "$(status /metrics)" = 404
+check "GET /metrics is served on the private listener (WEB_METRICS_ADDR)" \
+    sh -c "curl -fsS --max-time 5 http://127.0.0.1:${METRICS_PORT}/metrics | grep -q skillreel_http_requests_total"
 check "migrations ran in the database named by the secret" \
     test "$(psql -h 127.0.0.1 -U postgres -d "${DB_NAME}" -tAc 'SELECT count(*) > 0 FROM _sqlx_migrations')" = t
 for value in "${DB_PASSWORD}" "${JWT_VALUE}"; do

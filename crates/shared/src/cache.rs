@@ -12,6 +12,15 @@
 //! ranking requests cost one query, not 64).
 //!
 //! Redis being down degrades to reading Postgres, never to an error.
+//!
+//! PostgreSQL being down degrades to the last good answer: every answer loaded is also
+//! kept in Redis under a key without the generation, for `stale_ttl` (a day by
+//! default). When a load fails, or does not answer within `stale_after` (500 ms), while
+//! such an answer exists, that answer is served instead, marked [`Cached::stale`]; it
+//! then stands in locally for `local_ttl` like a fresh one, so during an outage each
+//! instance tries the database once per key and `local_ttl`, and waiting requests are
+//! not queued behind one another's timeouts. Only a key never loaded before (a cold
+//! key) waits for the load and shares its error.
 
 use std::{
     collections::HashMap,
@@ -54,6 +63,16 @@ const LOAD_STRIPES: usize = 64;
 struct Entry {
     stored: Instant,
     value: Bytes,
+    stale: bool,
+}
+
+/// An answer of the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cached {
+    /// The answer's bytes.
+    pub value: Bytes,
+    /// `true` when the load failed (or was too slow) and this is the last good answer.
+    pub stale: bool,
 }
 
 /// The cache. Cheap to clone.
@@ -99,14 +118,22 @@ impl PublicCache {
         format!("{}:cache:{}:generation", self.prefix, ns.as_str())
     }
 
-    fn local_get(&self, ns: Namespace, key: &str) -> Option<Bytes> {
+    fn last_good_key(&self, ns: Namespace, key: &str) -> String {
+        format!("{}:cache:{}:last-good:{key}", self.prefix, ns.as_str())
+    }
+
+    fn local_get(&self, ns: Namespace, key: &str) -> Option<Cached> {
         let map = self.local.read().unwrap_or_else(|e| e.into_inner());
         map.get(&(ns, key.to_owned()))
             .filter(|e| e.stored.elapsed() < self.config.local_ttl)
-            .map(|e| e.value.clone())
+            .map(|e| Cached {
+                value: e.value.clone(),
+                stale: e.stale,
+            })
     }
 
-    fn local_put(&self, ns: Namespace, key: &str, value: Bytes) {
+    /// Stores an answer locally and returns it.
+    fn local_put(&self, ns: Namespace, key: &str, value: Bytes, stale: bool) -> Cached {
         let mut map = self.local.write().unwrap_or_else(|e| e.into_inner());
         if map.len() >= MAX_LOCAL_ENTRIES {
             map.clear();
@@ -115,22 +142,26 @@ impl PublicCache {
             (ns, key.to_owned()),
             Entry {
                 stored: Instant::now(),
-                value,
+                value: value.clone(),
+                stale,
             },
         );
+        Cached { value, stale }
     }
 
     /// Returns the cached value for `key`, or computes it with `load`, stores it in
-    /// both levels and returns it.
+    /// both levels and returns it. When `load` fails or is slower than `stale_after`
+    /// and an earlier answer exists, that answer is returned instead, marked stale.
     pub async fn get_or_load<F, Fut, E>(
         &self,
         ns: Namespace,
         key: &str,
         load: F,
-    ) -> Result<Bytes, E>
+    ) -> Result<Cached, E>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Bytes, E>>,
+        E: std::fmt::Debug,
     {
         if let Some(hit) = self.local_get(ns, key) {
             return Ok(hit);
@@ -151,22 +182,52 @@ impl PublicCache {
             };
         let redis_key =
             generation.map(|g| format!("{}:cache:{}:{g}:{key}", self.prefix, ns.as_str()));
-        if let Some(rk) = &redis_key
-            && let Ok(Some(hit)) = conn.get::<_, Option<Vec<u8>>>(rk).await
-        {
-            let hit = Bytes::from(hit);
-            self.local_put(ns, key, hit.clone());
-            return Ok(hit);
+        let last_good_key = self.last_good_key(ns, key);
+        // One round trip for the fresh entry and the answer to fall back on.
+        let (fresh, last_good) = match &redis_key {
+            Some(rk) => conn
+                .mget::<_, (Option<Vec<u8>>, Option<Vec<u8>>)>(&[rk, &last_good_key])
+                .await
+                .unwrap_or_default(),
+            None => (None, None),
+        };
+        if let Some(hit) = fresh {
+            return Ok(self.local_put(ns, key, Bytes::from(hit), false));
         }
-        let value = load().await?;
+        let value = match last_good {
+            // A cold key has nothing to fall back on: wait for the load, share its error.
+            None => load().await?,
+            Some(last_good) => match tokio::time::timeout(self.config.stale_after, load()).await {
+                Ok(Ok(value)) => value,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = ?e, namespace = ns.as_str(), "cache: load failed, serving the last good answer");
+                    return Ok(self.local_put(ns, key, Bytes::from(last_good), true));
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        namespace = ns.as_str(),
+                        stale_after_ms = self.config.stale_after.as_millis(),
+                        "cache: load too slow, serving the last good answer"
+                    );
+                    return Ok(self.local_put(ns, key, Bytes::from(last_good), true));
+                }
+            },
+        };
         if let Some(rk) = redis_key {
             let ttl = self.config.redis_ttl.as_secs().max(1);
-            if let Err(e) = conn.set_ex::<_, _, ()>(&rk, value.as_ref(), ttl).await {
+            let last_good_ttl = self.config.stale_ttl.as_secs().max(1);
+            let stored = redis::pipe()
+                .set_ex(&rk, value.as_ref(), ttl)
+                .ignore()
+                .set_ex(&last_good_key, value.as_ref(), last_good_ttl)
+                .ignore()
+                .query_async::<()>(&mut conn)
+                .await;
+            if let Err(e) = stored {
                 tracing::warn!(error = %e, "cache: could not store entry");
             }
         }
-        self.local_put(ns, key, value.clone());
-        Ok(value)
+        Ok(self.local_put(ns, key, value, false))
     }
 
     /// Invalidates a namespace everywhere: a new generation in Redis (other instances

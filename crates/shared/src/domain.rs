@@ -79,6 +79,8 @@ pub const MIN_PASSWORD_CHARS: usize = 8;
 pub const MAX_PASSWORD_BYTES: usize = 72;
 /// Longest video title.
 pub const MAX_TITLE_CHARS: usize = 255;
+/// Longest `city` or `q` filter of the public lists.
+pub const MAX_FILTER_CHARS: usize = 100;
 
 /// One rule a field breaks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -98,8 +100,31 @@ impl FieldError {
     }
 }
 
-/// Checks a required text field: not blank, at most `max` characters.
+/// Whether `value` holds a control character (Unicode `Cc`: NUL and the rest of C0,
+/// DEL, C1). No field of the API is multi-line text, so tab and newline count too.
+/// PostgreSQL cannot store NUL at all; the others only garble what other people see.
+pub fn has_control(value: &str) -> bool {
+    value.chars().any(char::is_control)
+}
+
+/// Records an error when `value` holds a control character; `true` when it does.
+fn refuse_control(field: &'static str, value: &str, errors: &mut Vec<FieldError>) -> bool {
+    let found = has_control(value);
+    if found {
+        errors.push(FieldError::new(
+            field,
+            format!("{field} must not contain control characters"),
+        ));
+    }
+    found
+}
+
+/// Checks a required text field: no control characters, not blank, at most `max`
+/// characters.
 pub fn check_text(field: &'static str, value: &str, max: usize, errors: &mut Vec<FieldError>) {
+    if refuse_control(field, value, errors) {
+        return;
+    }
     let n = value.trim().chars().count();
     if n == 0 {
         errors.push(FieldError::new(field, format!("{field} must not be empty")));
@@ -111,9 +136,12 @@ pub fn check_text(field: &'static str, value: &str, max: usize, errors: &mut Vec
     }
 }
 
-/// A pragmatic e-mail check: one `@`, a non-empty local part, a dotted domain, no spaces.
+/// A pragmatic e-mail check: one `@`, a non-empty local part, a dotted domain, no spaces
+/// or control characters.
 pub fn is_valid_email(email: &str) -> bool {
-    if email.chars().count() > MAX_EMAIL_CHARS || email.chars().any(char::is_whitespace) {
+    if email.chars().count() > MAX_EMAIL_CHARS
+        || email.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
         return false;
     }
     let Some((local, domain)) = email.split_once('@') else {
@@ -130,8 +158,12 @@ pub fn is_valid_email(email: &str) -> bool {
             .all(|c| c.is_alphanumeric() || c == '.' || c == '-')
 }
 
-/// Checks a new password's length.
+/// Checks a new password: its length, and no control characters (no keyboard types
+/// them, and bcrypt reads NUL as the end of the password).
 pub fn check_password(field: &'static str, password: &str, errors: &mut Vec<FieldError>) {
+    if refuse_control(field, password, errors) {
+        return;
+    }
     if password.chars().count() < MIN_PASSWORD_CHARS {
         errors.push(FieldError::new(
             field,
@@ -142,6 +174,57 @@ pub fn check_password(field: &'static str, password: &str, errors: &mut Vec<Fiel
             field,
             format!("password must be at most {MAX_PASSWORD_BYTES} bytes"),
         ));
+    }
+}
+
+/// Checks the fields of a login: neither may hold a control character (no account can
+/// have one: sign-up refuses them). Anything else is for the password check to answer.
+pub fn check_login(email: &str, password: &str) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    refuse_control("email", email, &mut errors);
+    refuse_control("password", password, &mut errors);
+    errors
+}
+
+/// Checks a video title as sent: no control characters (not even at the ends), and
+/// once trimmed, present and at most [`MAX_TITLE_CHARS`].
+pub fn check_title(title: &str, errors: &mut Vec<FieldError>) {
+    if refuse_control("title", title, errors) {
+        return;
+    }
+    let title = title.trim();
+    if title.is_empty() {
+        errors.push(FieldError::new("title", "title is required"));
+    } else if title.chars().count() > MAX_TITLE_CHARS {
+        errors.push(FieldError::new(
+            "title",
+            format!("title must be at most {MAX_TITLE_CHARS} characters"),
+        ));
+    }
+}
+
+/// An optional `city`/`q` filter of the public lists: no control characters (not even
+/// at the ends), then trimmed, blank meaning none, at most [`MAX_FILTER_CHARS`].
+pub fn search_filter(
+    field: &'static str,
+    value: Option<String>,
+) -> Result<Option<String>, FieldError> {
+    if value.as_deref().is_some_and(has_control) {
+        return Err(FieldError::new(
+            field,
+            format!("{field} must not contain control characters"),
+        ));
+    }
+    let Some(value) = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    if value.chars().count() > MAX_FILTER_CHARS {
+        Err(FieldError::new(
+            field,
+            format!("{field} must be at most {MAX_FILTER_CHARS} characters"),
+        ))
+    } else {
+        Ok(Some(value))
     }
 }
 
@@ -325,6 +408,52 @@ mod tests {
         assert!(Page::new(None, Some(101), 10).is_err());
         assert!(Page::new(None, Some(0), 10).is_err());
         assert_eq!(Page::new(Some(-1), Some(0), 10).unwrap_err().len(), 2);
+    }
+
+    #[test]
+    fn control_characters_are_refused_in_every_text_field() {
+        let ends = ["trailing\n", "\u{85}leading"];
+        for bad in ["a\0b", "tab\there", "line\nbreak", "del\u{7f}", "c1\u{85}"]
+            .into_iter()
+            .chain(ends)
+        {
+            let mut e = Vec::new();
+            check_text("city", bad, MAX_NAME_CHARS, &mut e);
+            assert_eq!(e.len(), 1, "{bad:?}");
+            assert!(e[0].message.contains("control characters"), "{e:?}");
+            assert!(!is_valid_email(&format!("a{bad}@example.com")), "{bad:?}");
+            let mut e = Vec::new();
+            check_password("password1", &format!("long enough {bad}"), &mut e);
+            assert!(e[0].message.contains("control characters"), "{e:?}");
+            let fields: Vec<_> = check_login(bad, bad).into_iter().map(|e| e.field).collect();
+            assert_eq!(fields, ["email", "password"]);
+            let mut e = Vec::new();
+            check_title(bad, &mut e);
+            assert_eq!(e[0].field, "title");
+            assert_eq!(search_filter("q", Some(bad.into())).unwrap_err().field, "q");
+        }
+        // Letters of any script are text, not control characters.
+        assert!(!has_control("Bogotá Ñandú 東京 🎥"));
+        assert!(check_login("ana@example.com", "s3cret pass").is_empty());
+    }
+
+    #[test]
+    fn titles_and_filters() {
+        let mut e = Vec::new();
+        check_title("Kick-up", &mut e);
+        check_title(&"t".repeat(MAX_TITLE_CHARS), &mut e);
+        assert!(e.is_empty());
+        check_title("", &mut e);
+        check_title(&"t".repeat(MAX_TITLE_CHARS + 1), &mut e);
+        assert_eq!(e[0].message, "title is required");
+        assert!(e[1].message.contains("at most 255"));
+        assert_eq!(search_filter("city", Some("  ".into())).unwrap(), None);
+        assert_eq!(
+            search_filter("city", Some(" Cali ".into())).unwrap(),
+            Some("Cali".into())
+        );
+        let long = "x".repeat(MAX_FILTER_CHARS + 1);
+        assert!(search_filter("q", Some(long)).is_err());
     }
 
     #[test]

@@ -18,6 +18,11 @@ use skillreel_shared::{
 /// A cache under a fresh key prefix (no entry of an earlier run can answer), and the
 /// cleanup that deletes its keys at the end.
 async fn cache() -> (PublicCache, Cleanup) {
+    cache_with(Duration::from_secs(1), Duration::from_secs(30)).await
+}
+
+/// [`cache`] with the given local and Redis lifetimes.
+async fn cache_with(local_ttl: Duration, redis_ttl: Duration) -> (PublicCache, Cleanup) {
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let client = redis::Client::open(url).expect("REDIS_URL");
     let conn = redis::aio::ConnectionManager::new(client)
@@ -28,8 +33,10 @@ async fn cache() -> (PublicCache, Cleanup) {
         conn.clone(),
         &prefix,
         CacheConfig {
-            local_ttl: Duration::from_secs(1),
-            redis_ttl: Duration::from_secs(30),
+            local_ttl,
+            redis_ttl,
+            stale_ttl: Duration::from_secs(60),
+            stale_after: Duration::from_millis(300),
         },
     );
     (cache, Cleanup { conn, prefix })
@@ -74,7 +81,7 @@ async fn concurrent_misses_of_one_key_load_once() {
         })
     });
     for r in futures::future::join_all(requests).await {
-        assert_eq!(r.unwrap().unwrap(), Bytes::from_static(b"ranking"));
+        assert_eq!(r.unwrap().unwrap().value, Bytes::from_static(b"ranking"));
     }
     assert_eq!(loads.load(Ordering::SeqCst), 1);
     cleanup.run().await;
@@ -94,6 +101,7 @@ async fn different_keys_and_invalidation_load_again() {
                 })
                 .await
                 .unwrap()
+                .value
         }
     };
     assert_eq!(get("a").await, "a#0");
@@ -111,7 +119,72 @@ async fn different_keys_and_invalidation_load_again() {
             Ok::<_, Infallible>(Bytes::from_static(b"videos"))
         })
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     assert_eq!(other, "videos");
+    cleanup.run().await;
+}
+
+#[tokio::test]
+async fn a_failing_or_slow_load_serves_the_last_good_answer() {
+    // Entries expire at once in both levels, so every read goes to `load`.
+    let (cache, cleanup) = cache_with(Duration::from_millis(100), Duration::from_secs(1)).await;
+    let load = |outcome: Result<&'static str, &'static str>, delay: Duration| {
+        let cache = cache.clone();
+        async move {
+            cache
+                .get_or_load(Namespace::Rankings, "page=1", || async move {
+                    tokio::time::sleep(delay).await;
+                    outcome.map(|v: &'static str| Bytes::from_static(v.as_bytes()))
+                })
+                .await
+        }
+    };
+    let instant = Duration::ZERO;
+    // A cold key has nothing to fall back on: the error is the caller's.
+    assert_eq!(
+        load(Err("database down"), instant).await,
+        Err("database down")
+    );
+
+    let good = load(Ok("good"), instant).await.unwrap();
+    assert_eq!(
+        (good.value.as_ref(), good.stale),
+        (b"good".as_slice(), false)
+    );
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let failed = load(Err("database down"), instant).await.unwrap();
+    assert_eq!(
+        (failed.value.as_ref(), failed.stale),
+        (b"good".as_slice(), true)
+    );
+
+    // Slower than `stale_after`: the last good answer, without waiting for the load.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let started = std::time::Instant::now();
+    let slow = load(Ok("late"), Duration::from_secs(10)).await.unwrap();
+    assert_eq!(
+        (slow.value.as_ref(), slow.stale),
+        (b"good".as_slice(), true)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Once loads succeed again, answers are fresh and become the new last good one.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let back = load(Ok("newer"), instant).await.unwrap();
+    assert_eq!(
+        (back.value.as_ref(), back.stale),
+        (b"newer".as_slice(), false)
+    );
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let failed = load(Err("database down"), instant).await.unwrap();
+    assert_eq!(
+        (failed.value.as_ref(), failed.stale),
+        (b"newer".as_slice(), true)
+    );
     cleanup.run().await;
 }

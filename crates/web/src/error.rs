@@ -51,6 +51,8 @@ pub enum ApiError {
     NotFound(String),
     /// 409.
     Conflict(&'static str, String),
+    /// 413.
+    PayloadTooLarge(String),
     /// 415.
     UnsupportedMediaType(String),
     /// 422 with per-field errors.
@@ -69,6 +71,19 @@ impl ApiError {
         Self::Internal(err.to_string())
     }
 
+    /// An axum extractor's rejection (its status and text) in the API's shape: what
+    /// the client sent is a 4xx with the usual body, never axum's text/plain; a
+    /// rejection that is the server's fault stays a 500 whose text is only logged.
+    pub fn rejection(status: StatusCode, detail: String) -> Self {
+        match status {
+            StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge(detail),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType(detail),
+            StatusCode::UNPROCESSABLE_ENTITY => Self::Unprocessable(detail),
+            s if s.is_client_error() => Self::BadRequest("bad-request", detail),
+            _ => Self::Internal(detail),
+        }
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {
@@ -77,6 +92,7 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(..) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) | Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(..) => StatusCode::SERVICE_UNAVAILABLE,
@@ -108,6 +124,7 @@ impl IntoResponse for ApiError {
             Self::Forbidden(m) => (m, "forbidden", None, None),
             Self::NotFound(m) => (m, "not-found", None, None),
             Self::Conflict(code, m) => (m, code, None, None),
+            Self::PayloadTooLarge(m) => (m, "payload-too-large", None, None),
             Self::UnsupportedMediaType(m) => (m, "unsupported-media-type", None, None),
             Self::Unprocessable(m) => (m, "validation-error", None, None),
             Self::Validation(fields) => {

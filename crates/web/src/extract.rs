@@ -1,4 +1,7 @@
 //! Extractors whose rejections use the API's error body.
+//!
+//! Handlers take these instead of axum's own (`Json`, `Query`, `Path`, `Multipart`),
+//! whose rejections are text/plain: every malformed request gets the JSON error body.
 
 use axum::{
     extract::{FromRequest, FromRequestParts, Request, rejection::JsonRejection},
@@ -31,7 +34,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
                 JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType(
                     "expected a JSON body with Content-Type: application/json".into(),
                 ),
-                other => ApiError::BadRequest("bad-body", other.body_text()),
+                other => ApiError::rejection(other.status(), other.body_text()),
             }),
         }
     }
@@ -55,6 +58,54 @@ impl<S: Send + Sync> FromRequestParts<S> for VideoId {
                 "video id must be a positive integer, got {raw:?}"
             ))),
         }
+    }
+}
+
+/// Path parameters; a value that does not parse is `400` (or `422`, as axum rates it).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| Self(v))
+            .map_err(|e| ApiError::rejection(e.status(), e.body_text()))
+    }
+}
+
+/// A `multipart/form-data` body: another content type (or none) is `415`, a multipart
+/// one without a usable `boundary` `400`. Errors inside the body surface later, from
+/// [`axum::extract::Multipart::next_field`].
+#[derive(Debug)]
+pub struct Multipart(pub axum::extract::Multipart);
+
+impl<S: Send + Sync> FromRequest<S> for Multipart {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let essence = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(str::trim);
+        if !essence.is_some_and(|e| e.eq_ignore_ascii_case("multipart/form-data")) {
+            return Err(ApiError::UnsupportedMediaType(
+                "expected a multipart/form-data body with the fields video_file and title".into(),
+            ));
+        }
+        axum::extract::Multipart::from_request(req, state)
+            .await
+            .map(Self)
+            .map_err(|_| {
+                ApiError::BadRequest(
+                    "bad-multipart",
+                    "the multipart/form-data Content-Type has no valid `boundary`".into(),
+                )
+            })
     }
 }
 

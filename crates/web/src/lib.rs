@@ -2,7 +2,8 @@
 //!
 //! [`app`] builds the router with its middleware; [`serve`] runs it on a listener
 //! until a shutdown signal. Both are used by `main` and by the integration tests,
-//! which bind port 0.
+//! which bind port 0. [`metrics_app`] is the private listener's router (`/metrics`,
+//! on `WEB_METRICS_ADDR`), kept off the public port so a load balancer cannot publish it.
 
 pub mod error;
 pub mod extract;
@@ -17,6 +18,7 @@ use axum::{
     http::{HeaderName, StatusCode},
     middleware::{self, Next},
     response::{IntoResponse, Response},
+    routing::get,
 };
 use tower::Layer;
 use tower_http::{
@@ -57,6 +59,14 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(state);
     NormalizePathLayer::trim_trailing_slash().layer(router)
+}
+
+/// The private listener: Prometheus `/metrics`, anything else `404`.
+pub fn metrics_app(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(routes::health::metrics))
+        .fallback(|| async { ApiError::NotFound("Not found".into()) })
+        .with_state(state)
 }
 
 /// Times, counts and logs every request once, with the internal cause of a 5xx

@@ -3,6 +3,7 @@
 use anyhow::Context;
 use skillreel_shared::{config, db, telemetry};
 use skillreel_web::AppState;
+use tokio::net::TcpListener;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -12,6 +13,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("loading configuration")?;
     let addr = format!("{}:{}", config.http.host, config.http.port);
+    let metrics_addr = config.http.metrics_addr.clone();
     let state = AppState::connect(config).await?;
     db::migrate(&state.db)
         .await
@@ -19,10 +21,22 @@ async fn main() -> anyhow::Result<()> {
     if let Some(store) = &state.local_media {
         tracing::info!(dir = %store.root().display(), "serving media from the local store");
     }
-    let listener = tokio::net::TcpListener::bind(&addr)
+    if let Some(metrics_addr) = metrics_addr {
+        let listener = TcpListener::bind(&metrics_addr)
+            .await
+            .with_context(|| format!("binding the metrics listener on {metrics_addr}"))?;
+        tracing::info!(addr = %listener.local_addr()?, "serving /metrics");
+        let app = skillreel_web::metrics_app(state.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "metrics listener stopped");
+            }
+        });
+    }
+    let listener = TcpListener::bind(&addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
-    tracing::info!(%addr, "skillreel-web listening");
+    tracing::info!(addr = %listener.local_addr()?, "skillreel-web listening");
     skillreel_web::serve(listener, state, shutdown_signal())
         .await
         .context("serving HTTP")?;

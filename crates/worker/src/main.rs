@@ -50,7 +50,7 @@ async fn main() -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
             .with_context(|| format!("binding the metrics listener on {addr}"))?;
-        tracing::info!(%addr, "serving /metrics and /health");
+        tracing::info!(addr = %listener.local_addr()?, "serving /metrics and /health");
         let app = skillreel_worker::private_router(ctx.clone());
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {

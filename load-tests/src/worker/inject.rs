@@ -202,8 +202,10 @@ mod tests {
     use super::*;
 
     fn config(vars: &[(&str, &str)]) -> Config {
+        // The harness signs nothing; the development mode spares it a JWT_SECRET.
         let vars: Vec<(String, String)> = vars
             .iter()
+            .chain(&[("SKILLREEL_ENV", "development")])
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         let source = move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());

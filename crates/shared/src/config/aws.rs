@@ -15,7 +15,8 @@
 //! The database secret becomes `DATABASE_URL =
 //! postgres://<user>:<password>@<host>:<port>/<dbname>?sslmode=<mode>` with user, password
 //! and database name percent-encoded; `port` may be a number or a string and defaults to
-//! 5432. The JWT secret becomes `JWT_SECRET` and must be at least 32 bytes.
+//! 5432. The JWT secret becomes `JWT_SECRET`, under the rules of [`super::secrets`]: at
+//! least 32 bytes, never a value published in the repository.
 //!
 //! Every parameter under the prefix, at any depth, sets the variable named by its
 //! **last path segment**, upper-cased, with `-` and `.` read as `_`:
@@ -293,10 +294,18 @@ mod tests {
 
     #[tokio::test]
     async fn config_source_selects_the_loader() {
-        let env_source = |name: &str| (name == "CONFIG_SOURCE").then(|| "env".to_owned());
+        let env_source = |name: &str| match name {
+            "CONFIG_SOURCE" => Some("env".to_owned()),
+            "JWT_SECRET" => Some("j".repeat(32)),
+            _ => None,
+        };
         assert_eq!(load_selected(&env_source).await.unwrap().http.port, 8000);
+        // Without a signing key only the development mode starts.
         let unset = |_: &str| None;
-        assert!(load_selected(&unset).await.is_ok());
+        let err = load_selected(&unset).await.unwrap_err().to_string();
+        assert!(err.contains("JWT_SECRET"), "{err}");
+        let dev = |name: &str| (name == "SKILLREEL_ENV").then(|| "development".to_owned());
+        assert!(load_selected(&dev).await.is_ok());
         let bogus = |name: &str| (name == "CONFIG_SOURCE").then(|| "vault".to_owned());
         let err = load_selected(&bogus).await.unwrap_err().to_string();
         assert!(

@@ -10,13 +10,15 @@
 //! | variable | meaning |
 //! |---|---|
 //! | `CONFIG_SOURCE` | `env` or `aws` [`env`] |
+//! | `SKILLREEL_ENV` | `production` or `development`; only `development` runs without a `JWT_SECRET` (see [`secrets`]) [`production`] |
 //! | `HOST`, `PORT` | web bind address [`0.0.0.0`, `8000`] |
+//! | `WEB_METRICS_ADDR` | where the web service serves `/metrics` (never on the public port), or `off` [`127.0.0.1:9101`] |
 //! | `PUBLIC_BASE_URL` | absolute origin used in local media URLs [unset: relative URLs] |
 //! | `DATABASE_URL` | PostgreSQL URL [`postgres://postgres@127.0.0.1:5432/skillreel`] |
 //! | `DATABASE_MAX_CONNECTIONS` | pool size per process [`16`] |
 //! | `REDIS_URL` | Redis URL [`redis://127.0.0.1:6379`] |
 //! | `REDIS_PREFIX` | prefix of every Redis key and of the queue name [`skillreel`] |
-//! | `JWT_SECRET` | HS256 signing key (≥ 32 bytes in production) [a fixed development key] |
+//! | `JWT_SECRET` | HS256 signing key, at least 32 random bytes; required [unset: start-up fails, except with `SKILLREEL_ENV=development`] |
 //! | `JWT_TTL_SECS` | access token lifetime [`3600`] |
 //! | `BCRYPT_COST` | bcrypt cost [`12`] |
 //! | `BCRYPT_MAX_CONCURRENCY` | bcrypt hashes running at once [number of CPUs] |
@@ -30,6 +32,7 @@
 //! | `S3_EXPECTED_BUCKET_OWNER` | pins `ExpectedBucketOwner` on every S3 call [unset] |
 //! | `MEDIA_PUBLIC_BASE_URL` | serve processed files from this public/CDN base instead of presigning [unset] |
 //! | `PRESIGN_EXPIRY_SECS` | lifetime of playable URLs [`3600`] |
+//! | `URL_SIGNING_KEY` | key of local media URL signatures, at least 32 bytes [`JWT_SECRET`] |
 //! | `UPLOAD_MAX_BYTES` | largest accepted upload [`104857600`] (100 MB) |
 //! | `UPLOAD_MIN_DURATION_SECS`, `UPLOAD_MAX_DURATION_SECS` | accepted duration [`20`, `60`] |
 //! | `UPLOAD_MIN_SHORT_SIDE` | minimum of the shorter side in pixels [`1080`] |
@@ -52,17 +55,25 @@
 //! | `SHUTDOWN_GRACE_SECS` | time a stopping worker gives in-flight jobs [`60`] |
 //! | `WORKER_METRICS_ADDR` | where the worker serves `/metrics`, or `off` [`127.0.0.1:9100`] |
 //! | `CACHE_TTL_MS` | in-process cache lifetime of public lists and rankings [`1000`] |
+//! | `CACHE_REDIS_TTL_SECS` | Redis lifetime of the same entries [`30`] |
+//! | `CACHE_STALE_TTL_SECS` | how long the last good answer of each list/ranking is kept for database outages [`86400`] |
+//! | `CACHE_STALE_AFTER_MS` | a load slower than this (or failing) serves the last good answer, marked `x-cache: stale` [`500`] |
 //! | `LOG_FORMAT` | `json` or `pretty` [`pretty`] |
 
 pub mod aws;
+pub mod secrets;
 
 use std::{path::PathBuf, time::Duration};
 
 use secrecy::SecretString;
 
+pub use self::secrets::Environment;
+
 /// Everything a process needs to run.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Production or development (`SKILLREEL_ENV`).
+    pub environment: Environment,
     /// HTTP listener of the web service.
     pub http: HttpConfig,
     /// PostgreSQL connection.
@@ -92,6 +103,9 @@ pub struct HttpConfig {
     pub port: u16,
     /// Absolute origin prepended to local media URLs, e.g. `https://skillreel.example`.
     pub public_base_url: Option<String>,
+    /// Where the web service serves `/metrics` (`None`: not served). Never the public
+    /// listener: a load balancer would publish it.
+    pub metrics_addr: Option<String>,
 }
 
 /// PostgreSQL settings.
@@ -269,6 +283,11 @@ pub struct CacheConfig {
     pub local_ttl: Duration,
     /// Lifetime of an entry in Redis.
     pub redis_ttl: Duration,
+    /// How long the last good answer of a key is kept for database outages.
+    pub stale_ttl: Duration,
+    /// How long a load may take, when a last good answer exists, before that answer is
+    /// served instead.
+    pub stale_after: Duration,
 }
 
 /// Log output format.
@@ -291,6 +310,14 @@ pub enum ConfigError {
         /// What is wrong.
         reason: String,
     },
+    /// A required variable is not set.
+    #[error("configuration variable {name} is required: {reason}")]
+    Missing {
+        /// Variable name.
+        name: String,
+        /// How to set it.
+        reason: String,
+    },
     /// A required AWS secret could not be read.
     #[error("AWS secret {name} could not be read: {reason}")]
     Secret {
@@ -308,8 +335,6 @@ pub enum ConfigError {
         reason: String,
     },
 }
-
-const DEV_JWT_SECRET: &str = "skillreel-development-secret-change-me-0123456789";
 
 /// Looks a variable up; empty counts as unset.
 pub trait Source {
@@ -357,6 +382,14 @@ fn string(src: &dyn Source, name: &str, default: &str) -> String {
     src.get(name).unwrap_or_else(|| default.to_owned())
 }
 
+/// A listen address, or `None` for `off`.
+fn address(src: &dyn Source, name: &str, default: &str) -> Option<String> {
+    match string(src, name, default).trim() {
+        "off" => None,
+        addr => Some(addr.to_owned()),
+    }
+}
+
 /// Reads the log format from `LOG_FORMAT`.
 pub fn log_format(src: &dyn Source) -> LogFormat {
     match src.get("LOG_FORMAT").as_deref() {
@@ -388,7 +421,8 @@ impl Config {
 
     /// Reads the configuration from any key/value source (env, or AWS values merged over env).
     pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
-        let jwt_secret = string(src, "JWT_SECRET", DEV_JWT_SECRET);
+        let environment = Environment::from_source(src)?;
+        let keys = secrets::signing_keys(src, environment)?;
         let endpoint_url = src
             .get("S3_ENDPOINT_URL")
             .or_else(|| src.get("AWS_ENDPOINT_URL_S3"))
@@ -412,16 +446,15 @@ impl Config {
                 reason: format!("expected 0–19, got {bcrypt_nice}"),
             });
         }
-        let url_signing_key = src
-            .get("URL_SIGNING_KEY")
-            .unwrap_or_else(|| jwt_secret.clone());
         Ok(Self {
+            environment,
             http: HttpConfig {
                 host: string(src, "HOST", "0.0.0.0"),
                 port: parse(src, "PORT", 8000)?,
                 public_base_url: src
                     .get("PUBLIC_BASE_URL")
                     .map(|u| u.trim_end_matches('/').to_owned()),
+                metrics_addr: address(src, "WEB_METRICS_ADDR", "127.0.0.1:9101"),
             },
             database: DatabaseConfig {
                 url: string(
@@ -437,7 +470,7 @@ impl Config {
                 prefix: string(src, "REDIS_PREFIX", "skillreel"),
             },
             auth: AuthConfig {
-                jwt_secret: jwt_secret.into(),
+                jwt_secret: keys.jwt,
                 token_ttl: secs(src, "JWT_TTL_SECS", 3600)?,
                 bcrypt_cost: parse(src, "BCRYPT_COST", 12)?,
                 bcrypt_max_concurrency: bcrypt_threads,
@@ -459,7 +492,7 @@ impl Config {
                     .get("MEDIA_PUBLIC_BASE_URL")
                     .map(|u| u.trim_end_matches('/').to_owned()),
                 presign_expiry: secs(src, "PRESIGN_EXPIRY_SECS", 3600)?,
-                url_signing_key: url_signing_key.into(),
+                url_signing_key: keys.url,
             },
             upload: UploadLimits {
                 max_bytes: parse(src, "UPLOAD_MAX_BYTES", 100 * 1024 * 1024)?,
@@ -494,86 +527,17 @@ impl Config {
                 lost_after: secs(src, "RECONCILE_STALE_SECS", 15)?,
                 lease: secs(src, "WORKER_LEASE_SECS", 8)?.max(Duration::from_secs(2)),
                 shutdown_grace: secs(src, "SHUTDOWN_GRACE_SECS", 60)?,
-                metrics_addr: match string(src, "WORKER_METRICS_ADDR", "127.0.0.1:9100").as_str() {
-                    "off" => None,
-                    addr => Some(addr.to_owned()),
-                },
+                metrics_addr: address(src, "WORKER_METRICS_ADDR", "127.0.0.1:9100"),
             },
             cache: CacheConfig {
                 local_ttl: Duration::from_millis(parse(src, "CACHE_TTL_MS", 1000)?),
                 redis_ttl: secs(src, "CACHE_REDIS_TTL_SECS", 30)?,
+                stale_ttl: secs(src, "CACHE_STALE_TTL_SECS", 86_400)?,
+                stale_after: Duration::from_millis(parse(src, "CACHE_STALE_AFTER_MS", 500)?),
             },
         })
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use std::collections::HashMap;
-
-    use secrecy::ExposeSecret;
-
-    use super::*;
-
-    fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        Config::from_source(&move |k: &str| map.get(k).cloned())
-    }
-
-    #[test]
-    fn defaults_work_on_one_machine() {
-        let c = from(&[]).unwrap();
-        assert_eq!(c.http.port, 8000);
-        assert_eq!(c.storage.backend, StorageBackend::Local);
-        assert_eq!(c.upload, UploadLimits::default());
-        assert_eq!(c.auth.token_ttl, Duration::from_secs(3600));
-        assert_eq!(c.media.max_output_secs, 30.0);
-        assert!(!c.storage.force_path_style);
-        assert_eq!(c.redis.queue_name(), "skillreel:jobs:process-video");
-    }
-
-    #[test]
-    fn endpoint_override_turns_on_path_style() {
-        let c = from(&[
-            ("STORAGE_BACKEND", "s3"),
-            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
-        ])
-        .unwrap();
-        assert_eq!(c.storage.backend, StorageBackend::S3);
-        assert_eq!(
-            c.storage.endpoint_url.as_deref(),
-            Some("http://127.0.0.1:5000")
-        );
-        assert!(c.storage.force_path_style);
-    }
-
-    #[test]
-    fn invalid_values_name_the_variable() {
-        let err = from(&[("PORT", "eighty")]).unwrap_err().to_string();
-        assert!(err.contains("PORT"), "{err}");
-        let err = from(&[("STORAGE_BACKEND", "ftp")]).unwrap_err().to_string();
-        assert!(
-            err.contains("STORAGE_BACKEND") && err.contains("ftp"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn upload_bounds_are_configurable() {
-        let c = from(&[("UPLOAD_MAX_LONG_SIDE", "7680"), ("UPLOAD_MAX_FPS", "240")]).unwrap();
-        assert_eq!((c.upload.max_long_side, c.upload.max_fps), (7680, 240.0));
-        let defaults = from(&[]).unwrap().upload;
-        assert_eq!((defaults.max_long_side, defaults.max_fps), (4096, 120.0));
-        let err = from(&[("UPLOAD_MAX_FPS", "fast")]).unwrap_err().to_string();
-        assert!(err.contains("UPLOAD_MAX_FPS"), "{err}");
-    }
-
-    #[test]
-    fn signing_key_defaults_to_jwt_secret() {
-        let c = from(&[("JWT_SECRET", "abc")]).unwrap();
-        assert_eq!(c.storage.url_signing_key.expose_secret(), "abc");
-    }
-}
+mod tests;

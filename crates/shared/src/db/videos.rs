@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::{FromRow, PgExecutor};
+use sqlx::{FromRow, PgExecutor, PgPool};
 use uuid::Uuid;
 
 use crate::domain::{Page, VideoStatus};
@@ -140,9 +140,22 @@ pub async fn list_by_owner(
     .await
 }
 
-/// Publishes a processed video; `None` when it is not in state `processed`.
-pub async fn publish(db: impl PgExecutor<'_>, id: i64) -> Result<Option<Video>, sqlx::Error> {
-    sqlx::query_as(concat!(
+/// What a publication request came to.
+#[derive(Debug)]
+pub enum Publication {
+    /// The video is public now.
+    Published(Box<Video>),
+    /// The video is not in state `processed`; its status when read again.
+    NotProcessed(VideoStatus),
+    /// There is no such video (a concurrent request may just have deleted it).
+    Gone,
+}
+
+/// Publishes a processed video. The update is conditional, so of two concurrent
+/// requests one wins; when it changes nothing the row is read again, so the caller
+/// learns what happened instead: a video deleted meanwhile is [`Publication::Gone`].
+pub async fn publish(db: &PgPool, id: i64) -> Result<Publication, sqlx::Error> {
+    let published: Option<Video> = sqlx::query_as(concat!(
         "UPDATE videos SET status = 'public', published_at = now(), updated_at = now()
           WHERE id = $1 AND status = 'processed' RETURNING ",
         columns!(),
@@ -150,7 +163,37 @@ pub async fn publish(db: impl PgExecutor<'_>, id: i64) -> Result<Option<Video>, 
     ))
     .bind(id)
     .fetch_optional(db)
-    .await
+    .await?;
+    if let Some(video) = published {
+        return Ok(Publication::Published(Box::new(video)));
+    }
+    Ok(match find(db, id).await? {
+        Some(video) => Publication::NotProcessed(video.status()),
+        None => Publication::Gone,
+    })
+}
+
+/// What a deletion request came to.
+#[derive(Debug)]
+pub enum Deletion {
+    /// The row is gone; its stored objects are the caller's to remove.
+    Deleted(Box<Video>),
+    /// The video is public: it holds votes and stays.
+    Public,
+    /// There is no such video (a concurrent request may just have deleted it).
+    Gone,
+}
+
+/// Deletes a video unless it is public, telling apart "public" from "already gone"
+/// when nothing was deleted (`public` is final, so a row still there is public).
+pub async fn delete_unless_public(db: &PgPool, id: i64) -> Result<Deletion, sqlx::Error> {
+    if let Some(video) = delete_unpublished(db, id).await? {
+        return Ok(Deletion::Deleted(Box::new(video)));
+    }
+    Ok(match find(db, id).await? {
+        Some(_) => Deletion::Public,
+        None => Deletion::Gone,
+    })
 }
 
 /// Deletes a video that is not public; `None` when it is public (or gone).

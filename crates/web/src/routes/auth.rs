@@ -57,7 +57,7 @@ const EMAIL_TAKEN: &str = "A player with this email already exists";
 #[utoipa::path(post, path = "/api/auth/signup", tag = "auth", request_body = SignupRequest,
     responses((status = 201, body = PlayerResponse),
               (status = 400, description = "passwords differ or email taken", body = crate::error::ErrorBody),
-              (status = 422, description = "invalid fields", body = crate::error::ErrorBody),
+              (status = 422, description = "invalid fields (missing, malformed, over-long, control characters)", body = crate::error::ErrorBody),
               (status = 503, description = "too many sign-ins at once (Retry-After)", body = crate::error::ErrorBody)))]
 pub async fn signup(
     State(state): State<AppState>,
@@ -137,12 +137,16 @@ pub struct TokenResponse {
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = TokenResponse),
               (status = 401, description = "unknown email or wrong password", body = crate::error::ErrorBody),
-              (status = 422, body = crate::error::ErrorBody),
+              (status = 422, description = "missing fields, or control characters in them", body = crate::error::ErrorBody),
               (status = 503, description = "too many sign-ins at once (Retry-After)", body = crate::error::ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
     Json(req): Json<LoginRequest>,
 ) -> ApiResult<JsonResponse<TokenResponse>> {
+    let errors = domain::check_login(&req.email, &req.password);
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
     let account = db::players::credentials(&state.db, &req.email).await?;
     let (id, hash) = match account {
         Some((id, hash)) => (Some(id), Some(hash)),

@@ -97,7 +97,8 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-/// Prometheus metrics: requests by route and status, latency histogram, in-flight requests.
+/// Prometheus metrics: requests by route and status, latency histogram, in-flight
+/// requests. Mounted on the private listener only ([`crate::metrics_app`]).
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(

@@ -4,14 +4,18 @@
 
 use axum::{
     body::Body,
-    extract::{Path, Request, State},
+    extract::{Request, State},
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
-use crate::{error::ApiError, extract::Query, state::AppState};
+use crate::{
+    error::ApiError,
+    extract::{Path, Query},
+    state::AppState,
+};
 
 /// Signature of a local media URL.
 #[derive(Debug, Deserialize)]

@@ -17,7 +17,8 @@ use axum::{
 
 use crate::state::AppState;
 
-/// Every route of the service.
+/// Every route of the public listener. `/metrics` is not one of them: it is served on
+/// its own listener ([`crate::metrics_app`]).
 pub fn router(state: &AppState) -> Router<AppState> {
     // Multipart framing adds a little to the file itself; the handler enforces the
     // exact file limit while streaming, this only bounds the whole body.
@@ -28,7 +29,6 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/", get(health::root))
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
-        .route("/metrics", get(health::metrics))
         .route("/api/auth/signup", post(auth::signup))
         .route("/api/auth/login", post(auth::login))
         .route(

@@ -1,7 +1,9 @@
 //! Public routes: the gallery, votes and rankings.
 //!
 //! The two reads are served from [`PublicCache`](skillreel_shared::cache::PublicCache)
-//! as ready-made JSON bytes; a vote or a publication invalidates them.
+//! as ready-made JSON bytes; a vote or a publication invalidates them. While PostgreSQL
+//! is down they answer the last good answer, with `x-cache: stale`; only a request no
+//! one made before answers `503`.
 
 use axum::{
     Json as JsonResponse,
@@ -13,7 +15,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use skillreel_shared::{
-    cache::Namespace,
+    cache::{Cached, Namespace},
     db::{self, votes::VoteOutcome},
     domain::{self, Page},
 };
@@ -25,9 +27,6 @@ use crate::{
     extract::{CurrentPlayer, Query, VideoId},
     state::AppState,
 };
-
-/// Longest accepted `city` or `q` filter.
-const MAX_FILTER_CHARS: usize = 100;
 
 /// Query of the public video list.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -54,19 +53,20 @@ pub struct RankingsQuery {
 }
 
 fn filter(name: &'static str, value: Option<String>) -> ApiResult<Option<String>> {
-    match value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
-        Some(v) if v.chars().count() > MAX_FILTER_CHARS => {
-            Err(ApiError::Validation(vec![domain::FieldError {
-                field: name,
-                message: format!("{name} must be at most {MAX_FILTER_CHARS} characters"),
-            }]))
-        }
-        other => Ok(other),
-    }
+    domain::search_filter(name, value).map_err(|e| ApiError::Validation(vec![e]))
 }
 
-fn json_bytes(bytes: Bytes) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+/// Marks an answer served from the last good copy during a database outage.
+pub const X_CACHE: &str = "x-cache";
+
+fn json_bytes(cached: Cached) -> Response {
+    let mut response = ([(header::CONTENT_TYPE, "application/json")], cached.value).into_response();
+    if cached.stale {
+        response
+            .headers_mut()
+            .insert(X_CACHE, header::HeaderValue::from_static("stale"));
+    }
+    response
 }
 
 /// A public video.
@@ -92,7 +92,10 @@ pub struct PublicVideo {
 
 /// Published videos, newest first.
 #[utoipa::path(get, path = "/api/public/videos", tag = "public", params(PublicVideosQuery),
-    responses((status = 200, body = [PublicVideo]), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = [PublicVideo],
+                headers(("x-cache" = String, description = "`stale`: the database is down and this is the last good answer"))),
+              (status = 422, body = crate::error::ErrorBody),
+              (status = 503, description = "database down and no earlier answer to serve", body = crate::error::ErrorBody)))]
 pub async fn videos(
     State(state): State<AppState>,
     Query(q): Query<PublicVideosQuery>,
@@ -187,7 +190,10 @@ pub struct RankingEntry {
 
 /// Players with the most votes, optionally in one city. Ties go to the earlier sign-up.
 #[utoipa::path(get, path = "/api/public/rankings", tag = "public", params(RankingsQuery),
-    responses((status = 200, body = [RankingEntry]), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = [RankingEntry],
+                headers(("x-cache" = String, description = "`stale`: the database is down and this is the last good answer"))),
+              (status = 422, body = crate::error::ErrorBody),
+              (status = 503, description = "database down and no earlier answer to serve", body = crate::error::ErrorBody)))]
 pub async fn rankings(
     State(state): State<AppState>,
     Query(q): Query<RankingsQuery>,

@@ -11,13 +11,12 @@ use std::sync::OnceLock;
 
 use axum::{
     Router,
-    extract::Path,
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::get,
 };
 
-use crate::state::AppState;
+use crate::{extract::Path, state::AppState};
 
 /// One embedded file.
 struct Asset {

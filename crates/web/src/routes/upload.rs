@@ -9,13 +9,13 @@
 
 use axum::{
     Json,
-    extract::{Multipart, State, multipart::MultipartError},
+    extract::{State, multipart::MultipartError},
     http::StatusCode,
 };
 use serde::Serialize;
 use skillreel_shared::{
     db::{self, videos::NewVideo},
-    domain::{FieldError, MAX_TITLE_CHARS},
+    domain::{self, FieldError},
     ingest::{self, InspectError, Rejection},
     queue::ProcessVideo,
     storage::UPLOADED_PREFIX,
@@ -26,7 +26,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult},
-    extract::CurrentPlayer,
+    extract::{CurrentPlayer, Multipart},
     state::AppState,
 };
 
@@ -88,12 +88,13 @@ fn multipart_error(e: &MultipartError, limit: u64) -> ApiError {
     responses((status = 201, body = UploadResponse),
               (status = 400, description = "not an MP4, corrupt, out of limits, empty or too large", body = crate::error::ErrorBody),
               (status = 401, body = crate::error::ErrorBody),
-              (status = 422, description = "missing video_file or title", body = crate::error::ErrorBody),
+              (status = 415, description = "not a multipart/form-data body", body = crate::error::ErrorBody),
+              (status = 422, description = "missing video_file or title, over-long title, control characters in it", body = crate::error::ErrorBody),
               (status = 503, description = "storage, database or queue unavailable", body = crate::error::ErrorBody)))]
 pub async fn upload(
     State(state): State<AppState>,
     CurrentPlayer(player): CurrentPlayer,
-    mut form: Multipart,
+    Multipart(mut form): Multipart,
 ) -> ApiResult<(StatusCode, Json<UploadResponse>)> {
     let limit = state.config.upload.max_bytes;
     let mut title: Option<String> = None;
@@ -162,18 +163,9 @@ pub async fn upload(
             message: "video_file is required".into(),
         });
     }
-    let title = title.map(|t| t.trim().to_owned()).unwrap_or_default();
-    if title.is_empty() {
-        missing.push(FieldError {
-            field: "title",
-            message: "title is required".into(),
-        });
-    } else if title.chars().count() > MAX_TITLE_CHARS {
-        missing.push(FieldError {
-            field: "title",
-            message: format!("title must be at most {MAX_TITLE_CHARS} characters"),
-        });
-    }
+    let title = title.unwrap_or_default();
+    domain::check_title(&title, &mut missing);
+    let title = title.trim().to_owned();
     let Some(spooled) = spooled.filter(|_| missing.is_empty()) else {
         return Err(ApiError::Validation(missing));
     };

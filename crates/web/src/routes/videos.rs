@@ -5,7 +5,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use skillreel_shared::{
     cache::Namespace,
-    db::{self, videos::Video},
+    db::{
+        self,
+        videos::{Deletion, Publication, Video},
+    },
     domain::VideoStatus,
     storage::PlayableUrl,
 };
@@ -81,10 +84,14 @@ pub struct VideoDetail {
     pub task_id: String,
 }
 
+fn not_found() -> ApiError {
+    ApiError::NotFound("Video not found".into())
+}
+
 async fn owned(state: &AppState, player: i64, id: i64) -> ApiResult<Video> {
     let video = db::videos::find(&state.db, id)
         .await?
-        .ok_or_else(|| ApiError::NotFound("Video not found".into()))?;
+        .ok_or_else(not_found)?;
     if video.owner_id != player {
         return Err(ApiError::Forbidden(
             "You are not authorized to access this video".into(),
@@ -163,16 +170,17 @@ pub async fn publish(
     CurrentPlayer(player): CurrentPlayer,
     VideoId(id): VideoId,
 ) -> ApiResult<Json<VideoDetail>> {
-    let video = owned(&state, player, id).await?;
-    let published = db::videos::publish(&state.db, id).await?.ok_or_else(|| {
-        ApiError::Conflict(
-            "not-processed",
-            format!(
-                "Only processed videos can be published; this video is {}",
-                video.status()
-            ),
-        )
-    })?;
+    owned(&state, player, id).await?;
+    let published = match db::videos::publish(&state.db, id).await? {
+        Publication::Published(video) => *video,
+        Publication::NotProcessed(status) => {
+            return Err(ApiError::Conflict(
+                "not-processed",
+                format!("Only processed videos can be published; this video is {status}"),
+            ));
+        }
+        Publication::Gone => return Err(not_found()),
+    };
     state.cache.invalidate(Namespace::PublicVideos).await;
     state.cache.invalidate(Namespace::Rankings).await;
     Ok(Json(detail(&state, published).await))
@@ -208,9 +216,11 @@ pub async fn delete(
     if !video.status().can_delete() {
         return Err(public());
     }
-    let deleted = db::videos::delete_unpublished(&state.db, id)
-        .await?
-        .ok_or_else(public)?;
+    let deleted = match db::videos::delete_unless_public(&state.db, id).await? {
+        Deletion::Deleted(video) => *video,
+        Deletion::Public => return Err(public()),
+        Deletion::Gone => return Err(not_found()),
+    };
     // The row is gone first, so a worker still processing it loses its claim and
     // discards its output; the files go next.
     for key in std::iter::once(&deleted.original_key).chain(deleted.processed_key.as_ref()) {

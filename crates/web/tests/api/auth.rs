@@ -26,9 +26,16 @@ async fn health_routes(db: PgPool) {
     let r = app.get("/health/live/", None).await;
     assert_eq!(r.status(), 200);
     assert!(r.headers().contains_key("x-request-id"));
-    // Prometheus metrics by route template and status
+    // Prometheus metrics by route template and status, on the private listener only
     app.get("/api/videos/12", None).await;
-    let metrics = app.get("/metrics", None).await.text().await.unwrap();
+    let r = app
+        .client
+        .get(format!("{}/metrics", app.metrics_base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let metrics = r.text().await.unwrap();
     assert!(
         metrics.contains(
             r#"skillreel_http_requests_total{method="GET",route="/health/live",status="200"} 2"#

@@ -6,15 +6,30 @@ use std::{path::PathBuf, time::Duration};
 
 use reqwest::{Client, Response, StatusCode, multipart};
 use serde_json::{Value, json};
-use skillreel_shared::config::{Config, EnvSource, StorageBackend};
+use skillreel_shared::config::{Config, EnvSource, Source, StorageBackend};
 use skillreel_web::AppState;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+/// A signing key of this test process: long enough, random, never a committed value.
+pub fn test_secret() -> &'static str {
+    static SECRET: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SECRET.get_or_init(|| format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple()))
+}
+
+/// The environment, with [`test_secret`] as `JWT_SECRET`.
+fn with_test_secret(name: &str) -> Option<String> {
+    match name {
+        "JWT_SECRET" => Some(test_secret().to_owned()),
+        "URL_SIGNING_KEY" | "SKILLREEL_ENV" => None,
+        other => EnvSource.get(other),
+    }
+}
+
 /// Base configuration for tests: every setting from the environment, then
 /// per-test isolation.
 pub fn test_config(storage_dir: &std::path::Path) -> Config {
-    let mut config = Config::from_source(&EnvSource).expect("test configuration");
+    let mut config = Config::from_source(&with_test_secret).expect("test configuration");
     config.redis.prefix = format!("skillreel-test-{}", Uuid::new_v4().simple());
     config.auth.bcrypt_cost = 4;
     config.storage.backend = StorageBackend::Local;
@@ -33,6 +48,8 @@ pub fn clip_cache() -> PathBuf {
 /// A running web service.
 pub struct TestApp {
     pub base: String,
+    /// Origin of the private metrics listener.
+    pub metrics_base: String,
     pub client: Client,
     pub state: AppState,
     pub _dir: tempfile::TempDir,
@@ -58,8 +75,13 @@ impl TestApp {
                 .await
                 .unwrap();
         });
+        let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let metrics_base = format!("http://{}", metrics.local_addr().unwrap());
+        let metrics_app = skillreel_web::metrics_app(state.clone());
+        tokio::spawn(async move { axum::serve(metrics, metrics_app).await.unwrap() });
         Self {
             base,
+            metrics_base,
             client: Client::new(),
             state,
             _dir: dir,

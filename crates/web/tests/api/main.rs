@@ -2,6 +2,10 @@
 
 mod auth;
 mod helpers;
+mod input;
+mod outage;
 mod public;
+mod races;
+mod startup;
 mod upload;
 mod videos;

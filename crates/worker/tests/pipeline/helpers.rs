@@ -9,12 +9,27 @@ use std::{
 
 use reqwest::{Client, multipart};
 use serde_json::{Value, json};
-use skillreel_shared::config::{Config, EnvSource, StorageBackend};
+use skillreel_shared::config::{Config, EnvSource, Source, StorageBackend};
 use skillreel_web::AppState;
 use skillreel_worker::JobContext;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+
+/// A signing key of this test process: long enough, random, never a committed value.
+pub fn test_secret() -> &'static str {
+    static SECRET: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SECRET.get_or_init(|| format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple()))
+}
+
+/// The environment, with [`test_secret`] as `JWT_SECRET`.
+fn with_test_secret(name: &str) -> Option<String> {
+    match name {
+        "JWT_SECRET" => Some(test_secret().to_owned()),
+        "URL_SIGNING_KEY" | "SKILLREEL_ENV" => None,
+        other => EnvSource.get(other),
+    }
+}
 
 /// Directory where generated test clips are cached between runs.
 pub fn clip_cache() -> PathBuf {
@@ -29,7 +44,7 @@ pub async fn clip(width: u32, height: u32, secs: f64) -> PathBuf {
 
 /// Test configuration: fast bcrypt, fast x264, short recovery timings, isolated keys.
 pub fn config(dir: &Path, backend: StorageBackend) -> Config {
-    let mut c = Config::from_source(&EnvSource).expect("test configuration");
+    let mut c = Config::from_source(&with_test_secret).expect("test configuration");
     c.redis.prefix = format!("skillreel-test-{}", Uuid::new_v4().simple());
     c.auth.bcrypt_cost = 4;
     c.storage.backend = backend;
@@ -339,6 +354,7 @@ pub fn worker_env(sys: &System, db_name: &str) -> Vec<(String, String)> {
     let (server, _) = base.rsplit_once('/').unwrap();
     vec![
         ("CONFIG_SOURCE".into(), "env".into()),
+        ("JWT_SECRET".into(), test_secret().to_owned()),
         ("DATABASE_URL".into(), format!("{server}/{db_name}")),
         ("REDIS_PREFIX".into(), c.redis.prefix.clone()),
         ("STORAGE_BACKEND".into(), "local".into()),

@@ -5,3 +5,4 @@ mod e2e;
 mod faults;
 mod helpers;
 mod recovery;
+mod startup;

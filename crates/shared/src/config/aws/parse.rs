@@ -6,10 +6,7 @@ use std::fmt::Write as _;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 
-use crate::config::ConfigError;
-
-/// Shortest accepted JWT signing key: HS256 wants at least its 256-bit output size.
-const MIN_JWT_SECRET_BYTES: usize = 32;
+use crate::config::{ConfigError, secrets::MIN_SECRET_BYTES as MIN_JWT_SECRET_BYTES};
 
 /// A [`ConfigError::Secret`] naming the secret.
 pub(super) fn secret_error(id: &str, reason: impl Into<String>) -> ConfigError {

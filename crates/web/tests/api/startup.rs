@@ -1,0 +1,167 @@
+//! The real `skillreel-web` binary: it refuses to start without a proper signing key,
+//! and once started serves `/metrics` on its private listener only.
+
+use std::{process::Stdio, time::Duration};
+
+use reqwest::StatusCode;
+use sqlx::PgPool;
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+use uuid::Uuid;
+
+use crate::helpers::{body, test_secret};
+
+/// The web binary with only `vars` (and `PATH`) in its environment, in an empty
+/// directory so no `.env` is found.
+fn web(dir: &std::path::Path, vars: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_skillreel-web"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(vars.iter().copied())
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    command
+}
+
+/// Runs the binary to its exit; returns whether it succeeded and everything it printed.
+async fn run_to_exit(vars: &[(&str, &str)]) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let output = tokio::time::timeout(Duration::from_secs(60), web(dir.path(), vars).output())
+        .await
+        .expect("the web binary should stop at once")
+        .unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), printed)
+}
+
+#[tokio::test]
+async fn refuses_to_start_without_a_signing_key() {
+    let (ok, printed) = run_to_exit(&[]).await;
+    assert!(!ok, "{printed}");
+    assert!(
+        printed.contains("JWT_SECRET") && printed.contains("SKILLREEL_ENV=development"),
+        "{printed}"
+    );
+}
+
+#[tokio::test]
+async fn refuses_short_or_published_signing_keys_without_echoing_them() {
+    let cases = [
+        ("JWT_SECRET", "too-short-a-secret"),
+        (
+            "JWT_SECRET",
+            "change-me-to-a-long-random-string-of-at-least-32-bytes",
+        ),
+    ];
+    for (name, value) in cases {
+        let (ok, printed) = run_to_exit(&[(name, value)]).await;
+        assert!(!ok, "{printed}");
+        assert!(printed.contains(name), "{printed}");
+        assert!(!printed.contains(value), "the key was printed: {printed}");
+    }
+    let (ok, printed) = run_to_exit(&[
+        ("JWT_SECRET", test_secret()),
+        ("URL_SIGNING_KEY", "short-url-key"),
+    ])
+    .await;
+    assert!(!ok && printed.contains("URL_SIGNING_KEY"), "{printed}");
+}
+
+/// Reads the child's JSON log until each of `messages` appeared; returns their `addr`s.
+async fn logged_addrs<const N: usize>(child: &mut Child, messages: [&str; N]) -> [String; N] {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut found: [Option<String>; N] = std::array::from_fn(|_| None);
+    let mut seen = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(60), async {
+        while found.iter().any(Option::is_none) {
+            let Some(line) = lines.next_line().await.unwrap() else {
+                return;
+            };
+            if let Ok(record) = serde_json::from_str::<serde_json::Value>(&line)
+                && let Some(i) = messages.iter().position(|m| record["message"] == *m)
+            {
+                found[i] = record["addr"].as_str().map(str::to_owned);
+            }
+            seen.push(line);
+        }
+    })
+    .await;
+    assert!(
+        read.is_ok(),
+        "timed out; the web printed:\n{}",
+        seen.join("\n")
+    );
+    found.map(|addr| addr.unwrap_or_else(|| panic!("the web printed:\n{}", seen.join("\n"))))
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn starts_with_a_good_key_and_keeps_metrics_off_the_public_port(db: PgPool) {
+    let name: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
+    let (server, _) = base.rsplit_once('/').unwrap();
+    let database_url = format!("{server}/{name}");
+    let redis_url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let prefix = format!("skillreel-test-{}", Uuid::new_v4().simple());
+    let dir = tempfile::tempdir().unwrap();
+    let storage = dir.path().join("store").display().to_string();
+    let temp = dir.path().join("tmp");
+    std::fs::create_dir_all(&temp).unwrap();
+    let temp = temp.display().to_string();
+    let mut child = web(
+        dir.path(),
+        &[
+            ("JWT_SECRET", test_secret()),
+            ("DATABASE_URL", &database_url),
+            ("REDIS_URL", &redis_url),
+            ("REDIS_PREFIX", &prefix),
+            ("HOST", "127.0.0.1"),
+            ("PORT", "0"),
+            ("WEB_METRICS_ADDR", "127.0.0.1:0"),
+            ("STORAGE_DIR", &storage),
+            ("TEMP_DIR", &temp),
+            ("LOG_FORMAT", "json"),
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let [metrics, public] =
+        logged_addrs(&mut child, ["serving /metrics", "skillreel-web listening"]).await;
+
+    let client = reqwest::Client::new();
+    let get = |url: String| {
+        let client = client.clone();
+        async move { client.get(url).send().await.unwrap() }
+    };
+    assert_eq!(
+        get(format!("http://{public}/health/live")).await.status(),
+        200
+    );
+    let r = get(format!("http://{public}/metrics")).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(body(r).await["code"], "not-found");
+    let r = get(format!("http://{metrics}/metrics")).await;
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains(r#"route="/health/live",status="200""#),
+        "{text}"
+    );
+    // The private listener serves nothing of the API.
+    let r = get(format!("http://{metrics}/api/public/rankings")).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    child.kill().await.unwrap();
+}
