@@ -148,7 +148,7 @@ if [ "$status" != 0 ]; then
   log "screenshots: $ROOT/e2e/output/"
   exit "$status"
 fi
-log "browser tests passed; screenshots in e2e/output/ and docs/screenshots/"
+log "browser tests passed; screenshots in e2e/output/ (SKILLREEL_DOC_SCREENSHOTS=1 also updates docs/screenshots/)"
 
 # ---------- load-harness smoke (seconds) against the same system ----------
 # Keeps the harness from rotting: a short web smoke and a one-job worker run.

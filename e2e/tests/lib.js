@@ -43,7 +43,9 @@ export function clip() {
 let counter = 0;
 
 /**
- * Saves a screenshot to output/NN-name.png; with `doc`, also to docs/screenshots/<doc>.png
+ * Saves a screenshot to output/NN-name.png (git-ignored); with `doc` and
+ * SKILLREEL_DOC_SCREENSHOTS=1, also to the tracked docs/screenshots/<doc>.png (only when
+ * someone means to update the documentation's pictures: a test run changes no tracked file)
  * (viewport only, so the committed files stay small).
  */
 export async function shot(page, name, { doc = null, fullPage = false } = {}) {
@@ -51,7 +53,7 @@ export async function shot(page, name, { doc = null, fullPage = false } = {}) {
   counter += 1;
   const file = join(OUTPUT_DIR, `${String(counter).padStart(2, '0')}-${name}.png`);
   await page.screenshot({ path: file, fullPage, animations: 'disabled', caret: 'hide' });
-  if (doc && process.env.SKILLREEL_DOC_SCREENSHOTS !== '0') {
+  if (doc && process.env.SKILLREEL_DOC_SCREENSHOTS === '1') {
     mkdirSync(DOCS_SHOTS, { recursive: true });
     copyFileSync(file, join(DOCS_SHOTS, `${doc}.png`));
   }
