@@ -14,3 +14,5 @@ pub mod queue;
 pub mod storage;
 pub mod telemetry;
 pub mod tempdirs;
+#[cfg(feature = "testing")]
+pub mod testing;

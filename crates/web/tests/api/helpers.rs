@@ -6,30 +6,18 @@ use std::{path::PathBuf, time::Duration};
 
 use reqwest::{Client, Response, StatusCode, multipart};
 use serde_json::{Value, json};
-use skillreel_shared::config::{Config, EnvSource, Source, StorageBackend};
+use skillreel_shared::config::{Config, StorageBackend};
 use skillreel_web::AppState;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-/// A signing key of this test process: long enough, random, never a committed value.
-pub fn test_secret() -> &'static str {
-    static SECRET: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    SECRET.get_or_init(|| format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple()))
-}
-
-/// The environment, with [`test_secret`] as `JWT_SECRET`.
-fn with_test_secret(name: &str) -> Option<String> {
-    match name {
-        "JWT_SECRET" => Some(test_secret().to_owned()),
-        "URL_SIGNING_KEY" | "SKILLREEL_ENV" => None,
-        other => EnvSource.get(other),
-    }
-}
+pub use skillreel_shared::testing::test_secret;
 
 /// Base configuration for tests: every setting from the environment, then
 /// per-test isolation.
 pub fn test_config(storage_dir: &std::path::Path) -> Config {
-    let mut config = Config::from_source(&with_test_secret).expect("test configuration");
+    let mut config = Config::from_source(&skillreel_shared::testing::env_with_test_secret)
+        .expect("test configuration");
     config.redis.prefix = format!("skillreel-test-{}", Uuid::new_v4().simple());
     config.auth.bcrypt_cost = 4;
     config.storage.backend = StorageBackend::Local;

@@ -7,39 +7,17 @@ use reqwest::StatusCode;
 use sqlx::PgPool;
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
-    process::{Child, Command},
+    process::Child,
 };
 use uuid::Uuid;
 
 use crate::helpers::{body, test_secret};
 
-/// The web binary with only `vars` (and `PATH`) in its environment, in an empty
-/// directory so no `.env` is found.
-fn web(dir: &std::path::Path, vars: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_skillreel-web"));
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(vars.iter().copied())
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    command
-}
+const WEB: &str = env!("CARGO_BIN_EXE_skillreel-web");
 
-/// Runs the binary to its exit; returns whether it succeeded and everything it printed.
+/// Runs the web binary in a bare environment to its exit.
 async fn run_to_exit(vars: &[(&str, &str)]) -> (bool, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let output = tokio::time::timeout(Duration::from_secs(60), web(dir.path(), vars).output())
-        .await
-        .expect("the web binary should stop at once")
-        .unwrap();
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), printed)
+    skillreel_shared::testing::run_to_exit(WEB, vars).await
 }
 
 #[tokio::test]
@@ -119,7 +97,8 @@ async fn starts_with_a_good_key_and_keeps_metrics_off_the_public_port(db: PgPool
     let temp = dir.path().join("tmp");
     std::fs::create_dir_all(&temp).unwrap();
     let temp = temp.display().to_string();
-    let mut child = web(
+    let mut child = skillreel_shared::testing::bare_command(
+        WEB,
         dir.path(),
         &[
             ("JWT_SECRET", test_secret()),

@@ -9,27 +9,14 @@ use std::{
 
 use reqwest::{Client, multipart};
 use serde_json::{Value, json};
-use skillreel_shared::config::{Config, EnvSource, Source, StorageBackend};
+use skillreel_shared::config::{Config, StorageBackend};
 use skillreel_web::AppState;
 use skillreel_worker::JobContext;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-/// A signing key of this test process: long enough, random, never a committed value.
-pub fn test_secret() -> &'static str {
-    static SECRET: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    SECRET.get_or_init(|| format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple()))
-}
-
-/// The environment, with [`test_secret`] as `JWT_SECRET`.
-fn with_test_secret(name: &str) -> Option<String> {
-    match name {
-        "JWT_SECRET" => Some(test_secret().to_owned()),
-        "URL_SIGNING_KEY" | "SKILLREEL_ENV" => None,
-        other => EnvSource.get(other),
-    }
-}
+pub use skillreel_shared::testing::test_secret;
 
 /// Directory where generated test clips are cached between runs.
 pub fn clip_cache() -> PathBuf {
@@ -44,7 +31,8 @@ pub async fn clip(width: u32, height: u32, secs: f64) -> PathBuf {
 
 /// Test configuration: fast bcrypt, fast x264, short recovery timings, isolated keys.
 pub fn config(dir: &Path, backend: StorageBackend) -> Config {
-    let mut c = Config::from_source(&with_test_secret).expect("test configuration");
+    let mut c = Config::from_source(&skillreel_shared::testing::env_with_test_secret)
+        .expect("test configuration");
     c.redis.prefix = format!("skillreel-test-{}", Uuid::new_v4().simple());
     c.auth.bcrypt_cost = 4;
     c.storage.backend = backend;

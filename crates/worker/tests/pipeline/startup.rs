@@ -8,27 +8,9 @@ use sqlx::PgPool;
 
 use crate::helpers::{System, db_name, signal, spawn_worker_logged, worker_env};
 
-/// Runs the worker with only `vars` (and `PATH`), in an empty directory so no `.env` is
-/// found; returns whether it succeeded and everything it printed.
+/// Runs the worker binary in a bare environment to its exit.
 async fn run_to_exit(vars: &[(&str, &str)]) -> (bool, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_skillreel-worker"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(vars.iter().copied())
-        .current_dir(dir.path())
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(60), output)
-        .await
-        .expect("the worker should stop at once")
-        .unwrap();
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), printed)
+    skillreel_shared::testing::run_to_exit(env!("CARGO_BIN_EXE_skillreel-worker"), vars).await
 }
 
 #[tokio::test]
