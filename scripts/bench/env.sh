@@ -17,6 +17,7 @@ start_web() {
   env DATABASE_URL="$BENCH_DB_URL" HOST=127.0.0.1 PORT="$BENCH_PORT" \
       REDIS_PREFIX="$BENCH_PREFIX" STORAGE_DIR="$BENCH_DIR/storage" TEMP_DIR="$BENCH_DIR/tmp" \
       LOG_FORMAT=json RUST_LOG=warn BCRYPT_COST=12 WEB_METRICS_ADDR=off \
+      RATE_LIMITS="${RATE_LIMITS:-off}" \
       "$@" "$BIN/skillreel-web" >"$BENCH_DIR/web.log" 2>&1 &
   WEB_PID=$!
   mkdir -p "$BENCH_DIR/tmp"

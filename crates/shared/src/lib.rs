@@ -11,6 +11,7 @@ pub mod ingest;
 pub mod media;
 pub mod metrics;
 pub mod queue;
+pub mod ratelimit;
 pub mod storage;
 pub mod telemetry;
 pub mod tempdirs;

@@ -55,6 +55,15 @@ pub enum ApiError {
     PayloadTooLarge(String),
     /// 415.
     UnsupportedMediaType(String),
+    /// 429 with the limit's code and the seconds until a retry can succeed.
+    TooManyRequests {
+        /// Machine-readable code of the limit.
+        code: &'static str,
+        /// What was limited.
+        detail: String,
+        /// `Retry-After`, in seconds.
+        retry_after: u64,
+    },
     /// 422 with per-field errors.
     Validation(Vec<FieldError>),
     /// 422 with a single message (unparseable values).
@@ -94,6 +103,7 @@ impl ApiError {
             Self::Conflict(..) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Validation(_) | Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(..) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -118,6 +128,12 @@ impl From<sqlx::Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        let retry_after = match &self {
+            Self::TooManyRequests { retry_after, .. } => Some(*retry_after),
+            // Every 503 is temporary: a dependency restarting, or a full hashing queue.
+            Self::Unavailable(..) => Some(5),
+            _ => None,
+        };
         let (detail, code, errors, cause) = match self {
             Self::BadRequest(code, m) => (m, code, None, None),
             Self::Unauthorized(m) => (m, "unauthorized", None, None),
@@ -126,6 +142,7 @@ impl IntoResponse for ApiError {
             Self::Conflict(code, m) => (m, code, None, None),
             Self::PayloadTooLarge(m) => (m, "payload-too-large", None, None),
             Self::UnsupportedMediaType(m) => (m, "unsupported-media-type", None, None),
+            Self::TooManyRequests { code, detail, .. } => (detail, code, None, None),
             Self::Unprocessable(m) => (m, "validation-error", None, None),
             Self::Validation(fields) => {
                 let detail = fields
@@ -164,11 +181,10 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            // Every 503 is temporary: a dependency restarting, or a full hashing queue.
+        if let Some(secs) = retry_after {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if let Some(cause) = cause {
             response.extensions_mut().insert(InternalCause(cause));

@@ -10,6 +10,7 @@ use skillreel_shared::{
     db, ingest,
     metrics::WebMetrics,
     queue::{self, JobQueue},
+    ratelimit::{RateLimiter, slots::ClientSlots},
     storage::{self, Storage, local::LocalStore},
 };
 use sqlx::PgPool;
@@ -33,6 +34,10 @@ pub struct AppState {
     pub tokens: Tokens,
     /// Password hasher.
     pub hasher: PasswordHasher,
+    /// Rate limits (shared with the other instances through Redis).
+    pub limiter: RateLimiter,
+    /// Sign-ups and logins in flight per client on this instance.
+    pub hash_slots: Arc<ClientSlots>,
     /// Prometheus metrics.
     pub metrics: WebMetrics,
     /// Configuration.
@@ -70,6 +75,8 @@ impl AppState {
         Ok(Self {
             queue: JobQueue::new(redis.clone(), &config.redis),
             cache: PublicCache::new(redis.clone(), &config.redis.prefix, config.cache.clone()),
+            limiter: RateLimiter::new(redis.clone(), &config.redis, config.limits.clone()),
+            hash_slots: ClientSlots::new(config.limits.hashes_per_client),
             tokens: Tokens::new(&config.auth.jwt_secret, config.auth.token_ttl),
             hasher,
             db,

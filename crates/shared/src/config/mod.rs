@@ -59,15 +59,18 @@
 //! | `CACHE_STALE_TTL_SECS` | how long the last good answer of each list/ranking is kept for database outages [`86400`] |
 //! | `CACHE_STALE_AFTER_MS` | a load slower than this (or failing) serves the last good answer, marked `x-cache: stale` [`500`] |
 //! | `LOG_FORMAT` | `json` or `pretty` [`pretty`] |
+//!
+//! Rate limits and `TRUSTED_PROXIES`: see [`limits`].
 
 pub mod aws;
+pub mod limits;
 pub mod secrets;
 
 use std::{path::PathBuf, time::Duration};
 
 use secrecy::SecretString;
 
-pub use self::secrets::Environment;
+pub use self::{limits::RateLimitConfig, secrets::Environment};
 
 /// Everything a process needs to run.
 #[derive(Debug, Clone)]
@@ -92,6 +95,8 @@ pub struct Config {
     pub worker: WorkerConfig,
     /// Caching of public reads.
     pub cache: CacheConfig,
+    /// Rate limits and the client address ([`limits`]).
+    pub limits: RateLimitConfig,
 }
 
 /// HTTP listener settings.
@@ -535,6 +540,7 @@ impl Config {
                 stale_ttl: secs(src, "CACHE_STALE_TTL_SECS", 86_400)?,
                 stale_after: Duration::from_millis(parse(src, "CACHE_STALE_AFTER_MS", 500)?),
             },
+            limits: RateLimitConfig::from_source(src)?,
         })
     }
 }

@@ -147,6 +147,12 @@ pub async fn login(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
+    // Counted before the hash is checked, so parallel guesses cannot pass the limit.
+    state
+        .limiter
+        .login_attempt(&req.email)
+        .await
+        .map_err(crate::limits::limited)?;
     let account = db::players::credentials(&state.db, &req.email).await?;
     let (id, hash) = match account {
         Some((id, hash)) => (Some(id), Some(hash)),
@@ -161,6 +167,7 @@ pub async fn login(
     let id = id
         .filter(|_| ok)
         .ok_or_else(|| ApiError::Unauthorized("Invalid email or password".into()))?;
+    state.limiter.login_succeeded(&req.email).await;
     let access_token = state.tokens.issue(id).map_err(ApiError::internal)?;
     Ok(JsonResponse(TokenResponse {
         access_token,

@@ -20,6 +20,12 @@ pub fn test_config(storage_dir: &std::path::Path) -> Config {
         .expect("test configuration");
     config.redis.prefix = format!("skillreel-test-{}", Uuid::new_v4().simple());
     config.auth.bcrypt_cost = 4;
+    // Suites create many players from one address; `limits.rs` tests the limits.
+    let plenty = skillreel_shared::config::limits::Rate::new(100_000, Duration::from_secs(60));
+    config.limits.signup = plenty;
+    config.limits.login = plenty;
+    config.limits.global = plenty;
+    config.limits.hashes_per_client = 1_000;
     config.storage.backend = StorageBackend::Local;
     config.storage.local_dir = storage_dir.join("store");
     config.media.temp_dir = storage_dir.join("tmp");
