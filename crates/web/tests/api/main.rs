@@ -6,6 +6,7 @@ mod input;
 mod outage;
 mod public;
 mod races;
+mod slow;
 mod startup;
 mod upload;
 mod videos;
