@@ -79,6 +79,9 @@ pub const MIN_PASSWORD_CHARS: usize = 8;
 pub const MAX_PASSWORD_BYTES: usize = 72;
 /// Longest video title.
 pub const MAX_TITLE_CHARS: usize = 255;
+/// Most bytes a title field may take as sent (4 UTF-8 bytes per character): a longer
+/// field is refused while it streams, never read whole.
+pub const MAX_TITLE_BYTES: usize = MAX_TITLE_CHARS * 4;
 /// Longest `city` or `q` filter of the public lists.
 pub const MAX_FILTER_CHARS: usize = 100;
 
@@ -196,11 +199,22 @@ pub fn check_title(title: &str, errors: &mut Vec<FieldError>) {
     if title.is_empty() {
         errors.push(FieldError::new("title", "title is required"));
     } else if title.chars().count() > MAX_TITLE_CHARS {
-        errors.push(FieldError::new(
-            "title",
-            format!("title must be at most {MAX_TITLE_CHARS} characters"),
-        ));
+        errors.push(title_too_long());
     }
+}
+
+/// The error of a title over [`MAX_TITLE_CHARS`] (or a title field over
+/// [`MAX_TITLE_BYTES`], refused before it is read whole).
+pub fn title_too_long() -> FieldError {
+    FieldError::new(
+        "title",
+        format!("title must be at most {MAX_TITLE_CHARS} characters"),
+    )
+}
+
+/// The error of a title field whose bytes are not UTF-8 text.
+pub fn title_not_utf8() -> FieldError {
+    FieldError::new("title", "title must be UTF-8 text")
 }
 
 /// An optional `city`/`q` filter of the public lists: no control characters (not even

@@ -49,25 +49,37 @@ pub enum ApiError {
     Forbidden(String),
     /// 404.
     NotFound(String),
+    /// 408: the client was too slow sending its request.
+    RequestTimeout(String),
     /// 409.
     Conflict(&'static str, String),
     /// 413.
     PayloadTooLarge(String),
     /// 415.
     UnsupportedMediaType(String),
-    /// 429 with the limit's code and the seconds until a retry can succeed.
-    TooManyRequests {
-        /// Machine-readable code of the limit.
-        code: &'static str,
-        /// What was limited.
-        detail: String,
-        /// `Retry-After`, in seconds.
-        retry_after: u64,
-    },
     /// 422 with per-field errors.
     Validation(Vec<FieldError>),
     /// 422 with a single message (unparseable values).
     Unprocessable(String),
+    /// 429 with `Retry-After: <retry_after>`: a limit on this client or player.
+    TooManyRequests {
+        /// Stable code naming the limit.
+        code: &'static str,
+        /// What the client may do.
+        detail: String,
+        /// Seconds until trying again may succeed.
+        retry_after: u64,
+    },
+    /// 503 with its own code and `Retry-After`: this instance is at capacity (nothing
+    /// is down, so there is no internal cause to log).
+    Busy {
+        /// Stable code naming the capacity.
+        code: &'static str,
+        /// What the client may do.
+        detail: String,
+        /// Seconds until trying again may succeed.
+        retry_after: u64,
+    },
     /// 503: a dependency is down; the message names it.
     Unavailable(String, String),
     /// 500; the string is logged, never sent.
@@ -100,12 +112,13 @@ impl ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Conflict(..) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Validation(_) | Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unavailable(..) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(..) | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -129,8 +142,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let retry_after = match &self {
-            Self::TooManyRequests { retry_after, .. } => Some(*retry_after),
-            // Every 503 is temporary: a dependency restarting, or a full hashing queue.
+            Self::TooManyRequests { retry_after, .. } | Self::Busy { retry_after, .. } => {
+                Some(*retry_after)
+            }
+            // Every other 503 is temporary: a dependency restarting, or a full hashing queue.
             Self::Unavailable(..) => Some(5),
             _ => None,
         };
@@ -139,10 +154,10 @@ impl IntoResponse for ApiError {
             Self::Unauthorized(m) => (m, "unauthorized", None, None),
             Self::Forbidden(m) => (m, "forbidden", None, None),
             Self::NotFound(m) => (m, "not-found", None, None),
+            Self::RequestTimeout(m) => (m, "request-timeout", None, None),
             Self::Conflict(code, m) => (m, code, None, None),
             Self::PayloadTooLarge(m) => (m, "payload-too-large", None, None),
             Self::UnsupportedMediaType(m) => (m, "unsupported-media-type", None, None),
-            Self::TooManyRequests { code, detail, .. } => (detail, code, None, None),
             Self::Unprocessable(m) => (m, "validation-error", None, None),
             Self::Validation(fields) => {
                 let detail = fields
@@ -158,6 +173,9 @@ impl IntoResponse for ApiError {
                     })
                     .collect();
                 (detail, "validation-error", Some(list), None)
+            }
+            Self::TooManyRequests { code, detail, .. } | Self::Busy { code, detail, .. } => {
+                (detail, code, None, None)
             }
             Self::Unavailable(m, cause) => (m, "service-unavailable", None, Some(cause)),
             Self::Internal(cause) => (

@@ -9,32 +9,44 @@ use axum::{
 };
 use serde::de::DeserializeOwned;
 
-use crate::{error::ApiError, state::AppState};
+use crate::{
+    body::{self, BodyTimer},
+    error::ApiError,
+    state::AppState,
+};
 
-/// JSON body; a syntax error is `400`, a wrong shape `422`, a wrong content type `415`.
+/// JSON body; a syntax error is `400`, a wrong shape `422`, a wrong content type `415`,
+/// a body not received within `HTTP_BODY_TIMEOUT_SECS` `408`.
+///
+/// The time limit is here rather than on the router because only bodies read whole need
+/// it: an upload streams for minutes under its own limits ([`Multipart`]), and the
+/// handler timeout of the other routes would answer a stalled body with a misleading 503.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let limit = state.config.http.body_timeout;
+        let (req, timer) = body::time_limits(req, limit, limit);
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(v)) => Ok(Self(v)),
-            Err(rejection) => Err(match rejection {
-                JsonRejection::JsonDataError(e) => ApiError::Unprocessable(format!(
+            Err(rejection) => Err(match (timer.fired(), rejection) {
+                (Some(timeout), _) => timeout.into(),
+                (None, JsonRejection::JsonDataError(e)) => ApiError::Unprocessable(format!(
                     "invalid request body: {}",
                     e.body_text().trim_start_matches(
                         "Failed to deserialize the JSON body into the target type: "
                     )
                 )),
-                JsonRejection::JsonSyntaxError(_) => {
+                (None, JsonRejection::JsonSyntaxError(_)) => {
                     ApiError::BadRequest("malformed-json", "request body is not valid JSON".into())
                 }
-                JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType(
+                (None, JsonRejection::MissingJsonContentType(_)) => ApiError::UnsupportedMediaType(
                     "expected a JSON body with Content-Type: application/json".into(),
                 ),
-                other => ApiError::rejection(other.status(), other.body_text()),
+                (None, other) => ApiError::rejection(other.status(), other.body_text()),
             }),
         }
     }
@@ -76,16 +88,18 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
     }
 }
 
-/// A `multipart/form-data` body: another content type (or none) is `415`, a multipart
+/// A `multipart/form-data` upload: another content type (or none) is `415`, a multipart
 /// one without a usable `boundary` `400`. Errors inside the body surface later, from
-/// [`axum::extract::Multipart::next_field`].
+/// [`axum::extract::Multipart::next_field`]; when the body went silent for
+/// `UPLOAD_IDLE_SECS` or was still arriving after `UPLOAD_MAX_SECS`, the [`BodyTimer`]
+/// says so.
 #[derive(Debug)]
-pub struct Multipart(pub axum::extract::Multipart);
+pub struct Multipart(pub axum::extract::Multipart, pub BodyTimer);
 
-impl<S: Send + Sync> FromRequest<S> for Multipart {
+impl FromRequest<AppState> for Multipart {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let essence = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -97,9 +111,11 @@ impl<S: Send + Sync> FromRequest<S> for Multipart {
                 "expected a multipart/form-data body with the fields video_file and title".into(),
             ));
         }
+        let limits = &state.config.upload;
+        let (req, timer) = body::time_limits(req, limits.idle_timeout, limits.max_receive_time);
         axum::extract::Multipart::from_request(req, state)
             .await
-            .map(Self)
+            .map(|form| Self(form, timer))
             .map_err(|_| {
                 ApiError::BadRequest(
                     "bad-multipart",

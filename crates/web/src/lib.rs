@@ -1,20 +1,22 @@
 //! The skillreel HTTP API (axum).
 //!
 //! [`app`] builds the router with its middleware; [`serve`] runs it on a listener
-//! until a shutdown signal. Both are used by `main` and by the integration tests,
+//! until a shutdown signal, with a time limit on request heads (see `server`). Both are used by `main` and by the integration tests,
 //! which bind port 0. [`metrics_app`] is the private listener's router (`/metrics`,
 //! on `WEB_METRICS_ADDR`), kept off the public port so a load balancer cannot publish it.
 
+pub mod body;
 pub mod error;
 pub mod extract;
 pub mod limits;
 pub mod routes;
+mod server;
 pub mod state;
 
 use std::time::{Duration, Instant};
 
 use axum::{
-    Router, ServiceExt,
+    Router,
     extract::{MatchedPath, Request, State},
     http::{HeaderName, StatusCode},
     middleware::{self, Next},
@@ -120,16 +122,15 @@ async fn observe_requests(State(state): State<AppState>, request: Request, next:
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then drains in-flight requests.
+///
+/// Connections that do not send a complete request head within
+/// `HTTP_HEADER_READ_TIMEOUT_SECS` are closed; every request carries
+/// [`axum::extract::ConnectInfo<std::net::SocketAddr>`] with its TCP peer.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = app(state);
-    axum::serve(
-        listener,
-        ServiceExt::<Request>::into_make_service_with_connect_info::<std::net::SocketAddr>(app),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let header_read_timeout = state.config.http.header_read_timeout;
+    server::run(listener, app(state), header_read_timeout, shutdown).await
 }

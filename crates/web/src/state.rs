@@ -7,7 +7,9 @@ use skillreel_shared::{
     auth::{PasswordHasher, Tokens},
     cache::PublicCache,
     config::{Config, StorageBackend},
-    db, ingest,
+    db,
+    inflight::UploadSlots,
+    ingest,
     metrics::WebMetrics,
     queue::{self, JobQueue},
     ratelimit::{RateLimiter, slots::ClientSlots},
@@ -40,6 +42,8 @@ pub struct AppState {
     pub hash_slots: Arc<ClientSlots>,
     /// Prometheus metrics.
     pub metrics: WebMetrics,
+    /// Uploads streaming now, bounded per process and per player.
+    pub uploads: UploadSlots,
     /// Configuration.
     pub config: Arc<Config>,
 }
@@ -84,6 +88,7 @@ impl AppState {
             storage,
             local_media,
             metrics: WebMetrics::default(),
+            uploads: UploadSlots::new(&config.upload),
             config: Arc::new(config),
         })
     }

@@ -13,6 +13,8 @@
 //! | `SKILLREEL_ENV` | `production` or `development`; only `development` runs without a `JWT_SECRET` (see [`secrets`]) [`production`] |
 //! | `HOST`, `PORT` | web bind address [`0.0.0.0`, `8000`] |
 //! | `WEB_METRICS_ADDR` | where the web service serves `/metrics` (never on the public port), or `off` [`127.0.0.1:9101`] |
+//! | `HTTP_HEADER_READ_TIMEOUT_SECS` | time a connection has to send a complete request head (also the idle time of a kept-alive HTTP/1 connection); then it is closed [`10`] |
+//! | `HTTP_BODY_TIMEOUT_SECS` | time a JSON request body has to arrive; then `408` [`10`] |
 //! | `PUBLIC_BASE_URL` | absolute origin used in local media URLs [unset: relative URLs] |
 //! | `DATABASE_URL` | PostgreSQL URL [`postgres://postgres@127.0.0.1:5432/skillreel`] |
 //! | `DATABASE_MAX_CONNECTIONS` | pool size per process [`16`] |
@@ -38,6 +40,10 @@
 //! | `UPLOAD_MIN_SHORT_SIDE` | minimum of the shorter side in pixels [`1080`] |
 //! | `UPLOAD_MAX_LONG_SIDE` | maximum of the longer side in pixels [`4096`] |
 //! | `UPLOAD_MAX_FPS` | highest average frame rate; also bounds the declared frame count to what the duration allows at this rate [`120`] |
+//! | `UPLOAD_IDLE_SECS` | an upload body that sends nothing this long is cut off with `408` [`30`] |
+//! | `UPLOAD_MAX_SECS` | an upload body still arriving after this long is cut off with `408` [`600`] |
+//! | `UPLOAD_MAX_IN_FLIGHT` | uploads streaming at once per web process; beyond it `503` [`16`] |
+//! | `UPLOAD_MAX_IN_FLIGHT_PER_PLAYER` | uploads of one player streaming at once per web process; beyond it `429` [`2`] |
 //! | `TEMP_DIR` | where uploads and jobs keep temporary files [system temp dir] |
 //! | `FFMPEG_PATH`, `FFPROBE_PATH` | binaries [`ffmpeg`, `ffprobe` on `PATH`] |
 //! | `MEDIA_ASSETS_DIR` | where default logo/bumpers are generated [`./var/assets`] |
@@ -65,12 +71,13 @@
 pub mod aws;
 pub mod limits;
 pub mod secrets;
+mod upload;
 
 use std::{path::PathBuf, time::Duration};
 
 use secrecy::SecretString;
 
-pub use self::{limits::RateLimitConfig, secrets::Environment};
+pub use self::{limits::RateLimitConfig, secrets::Environment, upload::UploadLimits};
 
 /// Everything a process needs to run.
 #[derive(Debug, Clone)]
@@ -111,6 +118,11 @@ pub struct HttpConfig {
     /// Where the web service serves `/metrics` (`None`: not served). Never the public
     /// listener: a load balancer would publish it.
     pub metrics_addr: Option<String>,
+    /// An HTTP/1 connection that has not sent a complete request head this long after it
+    /// opened (or after its previous response) is closed.
+    pub header_read_timeout: Duration,
+    /// A JSON request body still arriving after this long is answered `408`.
+    pub body_timeout: Duration,
 }
 
 /// PostgreSQL settings.
@@ -194,37 +206,6 @@ pub struct StorageConfig {
     pub presign_expiry: Duration,
     /// Key signing local media URLs (the JWT secret unless set otherwise).
     pub url_signing_key: SecretString,
-}
-
-/// Limits applied to uploads.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UploadLimits {
-    /// Largest accepted file in bytes.
-    pub max_bytes: u64,
-    /// Shortest accepted duration in seconds.
-    pub min_duration_secs: f64,
-    /// Longest accepted duration in seconds.
-    pub max_duration_secs: f64,
-    /// Minimum length of the shorter side, pixels.
-    pub min_short_side: u32,
-    /// Maximum length of the longer side, pixels: decoding cost grows with the frame area.
-    pub max_long_side: u32,
-    /// Highest average frame rate; the declared frame count may not exceed what the
-    /// duration holds at this rate (see `media::validate`).
-    pub max_fps: f64,
-}
-
-impl Default for UploadLimits {
-    fn default() -> Self {
-        Self {
-            max_bytes: 100 * 1024 * 1024,
-            min_duration_secs: 20.0,
-            max_duration_secs: 60.0,
-            min_short_side: 1080,
-            max_long_side: 4096,
-            max_fps: 120.0,
-        }
-    }
 }
 
 /// FFmpeg pipeline settings.
@@ -460,6 +441,14 @@ impl Config {
                     .get("PUBLIC_BASE_URL")
                     .map(|u| u.trim_end_matches('/').to_owned()),
                 metrics_addr: address(src, "WEB_METRICS_ADDR", "127.0.0.1:9101"),
+                header_read_timeout: upload::positive(
+                    secs(src, "HTTP_HEADER_READ_TIMEOUT_SECS", 10)?,
+                    "HTTP_HEADER_READ_TIMEOUT_SECS",
+                )?,
+                body_timeout: upload::positive(
+                    secs(src, "HTTP_BODY_TIMEOUT_SECS", 10)?,
+                    "HTTP_BODY_TIMEOUT_SECS",
+                )?,
             },
             database: DatabaseConfig {
                 url: string(
@@ -499,14 +488,7 @@ impl Config {
                 presign_expiry: secs(src, "PRESIGN_EXPIRY_SECS", 3600)?,
                 url_signing_key: keys.url,
             },
-            upload: UploadLimits {
-                max_bytes: parse(src, "UPLOAD_MAX_BYTES", 100 * 1024 * 1024)?,
-                min_duration_secs: parse(src, "UPLOAD_MIN_DURATION_SECS", 20.0)?,
-                max_duration_secs: parse(src, "UPLOAD_MAX_DURATION_SECS", 60.0)?,
-                min_short_side: parse(src, "UPLOAD_MIN_SHORT_SIDE", 1080)?,
-                max_long_side: parse(src, "UPLOAD_MAX_LONG_SIDE", 4096)?,
-                max_fps: parse(src, "UPLOAD_MAX_FPS", 120.0)?,
-            },
+            upload: UploadLimits::from_source(src)?,
             media: MediaConfig {
                 ffmpeg_path: string(src, "FFMPEG_PATH", "ffmpeg").into(),
                 ffprobe_path: string(src, "FFPROBE_PATH", "ffprobe").into(),

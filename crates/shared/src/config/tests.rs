@@ -98,3 +98,42 @@ fn signing_key_defaults_to_jwt_secret() {
     let c = from(&[("JWT_SECRET", &key)]).unwrap();
     assert_eq!(c.storage.url_signing_key.expose_secret(), key);
 }
+
+#[test]
+fn slow_client_limits_are_configurable_and_never_zero() {
+    let d = from(&[]).unwrap();
+    assert_eq!(d.http.header_read_timeout, Duration::from_secs(10));
+    assert_eq!(d.http.body_timeout, Duration::from_secs(10));
+    assert_eq!(d.upload.idle_timeout, Duration::from_secs(30));
+    assert_eq!(d.upload.max_receive_time, Duration::from_secs(600));
+    assert_eq!(
+        (d.upload.max_in_flight, d.upload.max_in_flight_per_player),
+        (16, 2)
+    );
+    let c = from(&[
+        ("HTTP_HEADER_READ_TIMEOUT_SECS", "65"),
+        ("UPLOAD_IDLE_SECS", "5"),
+        ("UPLOAD_MAX_SECS", "60"),
+        ("UPLOAD_MAX_IN_FLIGHT", "64"),
+        ("UPLOAD_MAX_IN_FLIGHT_PER_PLAYER", "1"),
+    ])
+    .unwrap();
+    assert_eq!(c.http.header_read_timeout, Duration::from_secs(65));
+    assert_eq!(c.upload.idle_timeout, Duration::from_secs(5));
+    assert_eq!(c.upload.max_receive_time, Duration::from_secs(60));
+    assert_eq!(
+        (c.upload.max_in_flight, c.upload.max_in_flight_per_player),
+        (64, 1)
+    );
+    for name in [
+        "HTTP_HEADER_READ_TIMEOUT_SECS",
+        "HTTP_BODY_TIMEOUT_SECS",
+        "UPLOAD_IDLE_SECS",
+        "UPLOAD_MAX_SECS",
+        "UPLOAD_MAX_IN_FLIGHT",
+        "UPLOAD_MAX_IN_FLIGHT_PER_PLAYER",
+    ] {
+        let err = from(&[(name, "0")]).unwrap_err().to_string();
+        assert!(err.contains(name), "{err}");
+    }
+}

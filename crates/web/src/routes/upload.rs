@@ -1,21 +1,33 @@
-//! `POST /api/videos/upload`: stream, inspect, store, record, enqueue.
+//! `POST /api/videos/upload`: admit, stream, inspect, store, record, enqueue.
 //!
-//! The file field is streamed chunk by chunk into a temporary file (memory stays at
-//! a few chunks per upload whatever the size) and cut off as soon as it crosses the
-//! limit. Nothing is left behind on any failure: the temporary file is removed on
-//! drop, and each later step undoes the earlier ones when it fails. Its name carries
-//! this process's pid and start time ([`ingest::spool_file`]), so that if the process
-//! is killed mid-upload the next web process to start removes it.
+//! An upload is admitted before a byte of its body is read, within the per-process and
+//! per-player limits of uploads in flight ([`skillreel_shared::inflight`]), and holds its
+//! slot until it is answered. The file field is streamed chunk by chunk into a temporary
+//! file (memory stays at a few chunks per upload whatever the size) and cut off as soon
+//! as it crosses the limit; the title is read chunk by chunk too and refused as soon as it
+//! is longer than any valid title can be. A body that goes silent for `UPLOAD_IDLE_SECS`,
+//! or is still arriving after `UPLOAD_MAX_SECS`, is cut off with `408`.
+//!
+//! Nothing is left behind on any failure: the temporary file is removed on drop, and each
+//! later step undoes the earlier ones when it fails. Its name carries this process's pid
+//! and start time ([`ingest::spool_file`]), so that if the process is killed mid-upload
+//! the next web process to start removes it.
+
+use std::path::Path;
 
 use axum::{
     Json,
-    extract::{State, multipart::MultipartError},
+    extract::{
+        State,
+        multipart::{Field, MultipartError},
+    },
     http::StatusCode,
 };
 use serde::Serialize;
 use skillreel_shared::{
     db::{self, videos::NewVideo},
     domain::{self, FieldError},
+    inflight,
     ingest::{self, InspectError, Rejection},
     queue::ProcessVideo,
     storage::UPLOADED_PREFIX,
@@ -25,6 +37,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
+    body::BodyTimer,
     error::{ApiError, ApiResult},
     extract::{CurrentPlayer, Multipart},
     state::AppState,
@@ -71,8 +84,10 @@ fn too_large(limit: u64) -> ApiError {
     )
 }
 
-fn multipart_error(e: &MultipartError, limit: u64) -> ApiError {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+fn multipart_error(e: &MultipartError, limit: u64, timer: &BodyTimer) -> ApiError {
+    if let Some(timeout) = timer.fired() {
+        timeout.into()
+    } else if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         too_large(limit)
     } else {
         ApiError::BadRequest(
@@ -94,67 +109,15 @@ fn multipart_error(e: &MultipartError, limit: u64) -> ApiError {
 pub async fn upload(
     State(state): State<AppState>,
     CurrentPlayer(player): CurrentPlayer,
-    Multipart(mut form): Multipart,
+    Multipart(form, timer): Multipart,
 ) -> ApiResult<(StatusCode, Json<UploadResponse>)> {
-    let limit = state.config.upload.max_bytes;
-    let mut title: Option<String> = None;
-    let mut spooled: Option<Spooled> = None;
-    while let Some(mut field) = form
-        .next_field()
-        .await
-        .map_err(|e| multipart_error(&e, limit))?
-    {
-        match field.name() {
-            Some("title") => {
-                let text = field.text().await.map_err(|e| multipart_error(&e, limit))?;
-                title = Some(text);
-            }
-            Some("video_file") if spooled.is_none() => {
-                let temp =
-                    ingest::spool_file(&state.config.media.temp_dir).map_err(ApiError::internal)?;
-                let (std_file, path) = temp.into_parts();
-                let mut file = tokio::fs::File::from_std(std_file);
-                let mut head = Vec::with_capacity(HEAD_BYTES);
-                let mut size = 0u64;
-                while let Some(chunk) = field
-                    .chunk()
-                    .await
-                    .map_err(|e| multipart_error(&e, limit))?
-                {
-                    size += chunk.len() as u64;
-                    if size > limit {
-                        return Err(too_large(limit));
-                    }
-                    if head.len() < HEAD_BYTES {
-                        let take = (HEAD_BYTES - head.len()).min(chunk.len());
-                        head.extend_from_slice(&chunk[..take]);
-                        // Refuse a non-MP4 as soon as its header is known, before reading the rest.
-                        if head.len() >= 12
-                            && !skillreel_shared::media::sniff::looks_like_mp4(&head)
-                        {
-                            return Err(Rejection::NotMp4.into());
-                        }
-                    }
-                    file.write_all(&chunk).await.map_err(ApiError::internal)?;
-                }
-                file.flush().await.map_err(ApiError::internal)?;
-                spooled = Some(Spooled {
-                    file: path,
-                    head,
-                    size,
-                });
-            }
-            // Unknown fields are drained and ignored.
-            _ => {
-                while field
-                    .chunk()
-                    .await
-                    .map_err(|e| multipart_error(&e, limit))?
-                    .is_some()
-                {}
-            }
+    // Admitted before any of the body is read; the slot is held until the answer.
+    let _slot = state.uploads.try_acquire(player)?;
+    let (title, spooled) = read_form(&state, form, &timer).await.inspect_err(|e| {
+        if let ApiError::RequestTimeout(why) = e {
+            tracing::info!(player.id = player, reason = %why, "upload cut off");
         }
-    }
+    })?;
 
     let mut missing = Vec::new();
     if spooled.is_none() {
@@ -254,6 +217,105 @@ impl From<InspectError> for ApiError {
         match err {
             InspectError::Rejected(rejection) => rejection.into(),
             InspectError::Media(e) => Self::Unavailable(e.player_message(), e.to_string()),
+        }
+    }
+}
+
+/// Reads the form: the title bounded while it streams, the file spooled to disk, any
+/// other field drained without being kept.
+async fn read_form(
+    state: &AppState,
+    mut form: axum::extract::Multipart,
+    timer: &BodyTimer,
+) -> ApiResult<(Option<String>, Option<Spooled>)> {
+    let limit = state.config.upload.max_bytes;
+    let fail = |e: MultipartError| multipart_error(&e, limit, timer);
+    let mut title: Option<String> = None;
+    let mut spooled: Option<Spooled> = None;
+    while let Some(mut field) = form.next_field().await.map_err(fail)? {
+        match field.name() {
+            Some("title") => title = Some(read_title(&mut field, fail).await?),
+            Some("video_file") if spooled.is_none() => {
+                let temp_dir = &state.config.media.temp_dir;
+                spooled = Some(spool(&mut field, temp_dir, limit, fail).await?);
+            }
+            // Unknown fields are drained and ignored.
+            _ => while field.chunk().await.map_err(fail)?.is_some() {},
+        }
+    }
+    Ok((title, spooled))
+}
+
+/// The title field, refused (`422`) as soon as it holds more bytes than any valid title
+/// can: a huge field is never buffered whole.
+async fn read_title(
+    field: &mut Field<'_>,
+    fail: impl Fn(MultipartError) -> ApiError,
+) -> ApiResult<String> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(&fail)? {
+        if bytes.len() + chunk.len() > domain::MAX_TITLE_BYTES {
+            return Err(ApiError::Validation(vec![domain::title_too_long()]));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    String::from_utf8(bytes).map_err(|_| ApiError::Validation(vec![domain::title_not_utf8()]))
+}
+
+/// Streams the file field into a spool file in `temp_dir`, refusing it as soon as it
+/// passes `limit` bytes or its first bytes are not an MP4's. The file is removed if
+/// anything fails (the returned `TempPath` removes it on drop).
+async fn spool(
+    field: &mut Field<'_>,
+    temp_dir: &Path,
+    limit: u64,
+    fail: impl Fn(MultipartError) -> ApiError,
+) -> ApiResult<Spooled> {
+    let temp = ingest::spool_file(temp_dir).map_err(ApiError::internal)?;
+    let (std_file, path) = temp.into_parts();
+    let mut file = tokio::fs::File::from_std(std_file);
+    let mut head = Vec::with_capacity(HEAD_BYTES);
+    let mut size = 0u64;
+    while let Some(chunk) = field.chunk().await.map_err(&fail)? {
+        size += chunk.len() as u64;
+        if size > limit {
+            return Err(too_large(limit));
+        }
+        if head.len() < HEAD_BYTES {
+            let take = (HEAD_BYTES - head.len()).min(chunk.len());
+            head.extend_from_slice(&chunk[..take]);
+            // Refuse a non-MP4 as soon as its header is known, before reading the rest.
+            if head.len() >= 12 && !skillreel_shared::media::sniff::looks_like_mp4(&head) {
+                return Err(Rejection::NotMp4.into());
+            }
+        }
+        file.write_all(&chunk).await.map_err(ApiError::internal)?;
+    }
+    file.flush().await.map_err(ApiError::internal)?;
+    Ok(Spooled {
+        file: path,
+        head,
+        size,
+    })
+}
+
+/// `503` when this process streams its maximum of uploads, `429` when the player does;
+/// both with `Retry-After`.
+impl From<inflight::Refused> for ApiError {
+    fn from(refused: inflight::Refused) -> Self {
+        let (code, detail, retry_after) =
+            (refused.code(), refused.to_string(), refused.retry_after());
+        match refused {
+            inflight::Refused::Busy { .. } => Self::Busy {
+                code,
+                detail,
+                retry_after,
+            },
+            inflight::Refused::PlayerBusy { .. } => Self::TooManyRequests {
+                code,
+                detail,
+                retry_after,
+            },
         }
     }
 }

@@ -2,13 +2,17 @@
 //! (from `#[sqlx::test]`), the real Redis under a per-test key prefix, and a
 //! temporary local storage directory.
 
-use std::{path::PathBuf, time::Duration};
+use std::{path::PathBuf, process::Stdio, time::Duration};
 
 use reqwest::{Client, Response, StatusCode, multipart};
 use serde_json::{Value, json};
 use skillreel_shared::config::{Config, StorageBackend};
 use skillreel_web::AppState;
 use sqlx::PgPool;
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::Child,
+};
 use uuid::Uuid;
 
 pub use skillreel_shared::testing::test_secret;
@@ -204,6 +208,126 @@ impl TestApp {
     /// Jobs waiting in the queue.
     pub async fn queued(&self) -> u64 {
         self.state.queue.depth().await.unwrap()
+    }
+}
+
+/// Reads the child's JSON log until each of `messages` appeared; returns their `addr`s.
+pub async fn logged_addrs<const N: usize>(child: &mut Child, messages: [&str; N]) -> [String; N] {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut found: [Option<String>; N] = std::array::from_fn(|_| None);
+    let mut seen = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(60), async {
+        while found.iter().any(Option::is_none) {
+            let Some(line) = lines.next_line().await.unwrap() else {
+                return;
+            };
+            if let Ok(record) = serde_json::from_str::<serde_json::Value>(&line)
+                && let Some(i) = messages.iter().position(|m| record["message"] == *m)
+            {
+                found[i] = record["addr"].as_str().map(str::to_owned);
+            }
+            seen.push(line);
+        }
+    })
+    .await;
+    assert!(
+        read.is_ok(),
+        "timed out; the web printed:\n{}",
+        seen.join("\n")
+    );
+    // Keep reading, so the child never writes into a closed pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    found.map(|addr| addr.unwrap_or_else(|| panic!("the web printed:\n{}", seen.join("\n"))))
+}
+
+/// The `skillreel-web` binary of this build.
+pub const WEB: &str = env!("CARGO_BIN_EXE_skillreel-web");
+
+/// The real web binary in its own process (so its memory can be measured), on the
+/// per-test database, the real Redis under a per-test prefix and a temporary directory.
+/// Killed on drop.
+pub struct WebProcess {
+    pub child: Child,
+    /// `host:port` of its public listener.
+    pub addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl WebProcess {
+    /// Starts it with `extra` variables over the test defaults; waits until it listens.
+    pub async fn spawn(db: &PgPool, extra: &[(&str, &str)]) -> Self {
+        let name: String = sqlx::query_scalar("SELECT current_database()")
+            .fetch_one(db)
+            .await
+            .unwrap();
+        let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
+        let (server, _) = base.rsplit_once('/').unwrap();
+        let database_url = format!("{server}/{name}");
+        let redis_url =
+            std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        let prefix = format!("skillreel-test-{}", Uuid::new_v4().simple());
+        let dir = tempfile::tempdir().unwrap();
+        let storage = dir.path().join("store").display().to_string();
+        let temp = dir.path().join("tmp");
+        std::fs::create_dir_all(&temp).unwrap();
+        let temp = temp.display().to_string();
+        let mut vars = vec![
+            ("JWT_SECRET", test_secret()),
+            ("DATABASE_URL", &database_url),
+            ("REDIS_URL", &redis_url),
+            ("REDIS_PREFIX", &prefix),
+            ("HOST", "127.0.0.1"),
+            ("PORT", "0"),
+            ("WEB_METRICS_ADDR", "off"),
+            ("STORAGE_DIR", &storage),
+            ("TEMP_DIR", &temp),
+            ("BCRYPT_COST", "4"),
+            ("LOG_FORMAT", "json"),
+        ];
+        vars.extend_from_slice(extra);
+        let mut child = skillreel_shared::testing::bare_command(WEB, dir.path(), &vars)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let [addr] = logged_addrs(&mut child, ["skillreel-web listening"]).await;
+        Self {
+            child,
+            addr,
+            _dir: dir,
+        }
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("the web process is running")
+    }
+
+    /// Signs a new player up and logs them in; returns the token.
+    pub async fn player_token(&self) -> String {
+        let client = Client::new();
+        let email = format!("p-{}@example.com", Uuid::new_v4().simple());
+        let url = |path: &str| format!("http://{}{path}", self.addr);
+        let r = client
+            .post(url("/api/auth/signup"))
+            .json(
+                &json!({"first_name": "Pat", "last_name": "Tester", "email": email,
+                          "city": "Cali", "country": "Colombia",
+                          "password1": "s3cret-pass", "password2": "s3cret-pass"}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let r = client
+            .post(url("/api/auth/login"))
+            .json(&json!({"email": email, "password": "s3cret-pass"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        body(r).await["access_token"].as_str().unwrap().to_owned()
     }
 }
 

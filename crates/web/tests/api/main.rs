@@ -7,6 +7,7 @@ mod limits;
 mod outage;
 mod public;
 mod races;
+mod slow;
 mod startup;
 mod upload;
 mod videos;

@@ -1,19 +1,13 @@
 //! The real `skillreel-web` binary: it refuses to start without a proper signing key,
 //! and once started serves `/metrics` on its private listener only.
 
-use std::{process::Stdio, time::Duration};
+use std::process::Stdio;
 
 use reqwest::StatusCode;
 use sqlx::PgPool;
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::Child,
-};
 use uuid::Uuid;
 
-use crate::helpers::{body, test_secret};
-
-const WEB: &str = env!("CARGO_BIN_EXE_skillreel-web");
+use crate::helpers::{WEB, body, logged_addrs, test_secret};
 
 /// Runs the web binary in a bare environment to its exit.
 async fn run_to_exit(vars: &[(&str, &str)]) -> (bool, String) {
@@ -51,34 +45,6 @@ async fn refuses_short_or_published_signing_keys_without_echoing_them() {
     ])
     .await;
     assert!(!ok && printed.contains("URL_SIGNING_KEY"), "{printed}");
-}
-
-/// Reads the child's JSON log until each of `messages` appeared; returns their `addr`s.
-async fn logged_addrs<const N: usize>(child: &mut Child, messages: [&str; N]) -> [String; N] {
-    let stdout = child.stdout.take().expect("piped stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let mut found: [Option<String>; N] = std::array::from_fn(|_| None);
-    let mut seen = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(60), async {
-        while found.iter().any(Option::is_none) {
-            let Some(line) = lines.next_line().await.unwrap() else {
-                return;
-            };
-            if let Ok(record) = serde_json::from_str::<serde_json::Value>(&line)
-                && let Some(i) = messages.iter().position(|m| record["message"] == *m)
-            {
-                found[i] = record["addr"].as_str().map(str::to_owned);
-            }
-            seen.push(line);
-        }
-    })
-    .await;
-    assert!(
-        read.is_ok(),
-        "timed out; the web printed:\n{}",
-        seen.join("\n")
-    );
-    found.map(|addr| addr.unwrap_or_else(|| panic!("the web printed:\n{}", seen.join("\n"))))
 }
 
 #[sqlx::test(migrations = "../../migrations")]
