@@ -4,6 +4,7 @@ mod auth;
 mod helpers;
 mod input;
 mod limits;
+mod openapi;
 mod outage;
 mod public;
 mod races;
