@@ -24,6 +24,9 @@ mkdir -p "$SKILLREEL_TEST_CACHE"
 log "cargo test (workspace)"
 cargo test --workspace --locked -- --test-threads="${TEST_THREADS:-4}"
 
+log "schemathesis: the web binary against its OpenAPI document (report: var/schemathesis/)"
+SKILLREEL_SCHEMATHESIS_NO_BUILD=1 bash scripts/schemathesis.sh
+
 log "user_data sandbox tests"
 bash user_data/test/run.sh
 

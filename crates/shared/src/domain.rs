@@ -177,12 +177,23 @@ pub fn check_password(field: &'static str, password: &str, errors: &mut Vec<Fiel
     }
 }
 
-/// Checks the fields of a login: neither may hold a control character (no account can
-/// have one: sign-up refuses them). Anything else is for the password check to answer.
+/// Checks the fields of a login: neither may hold a control character nor be longer
+/// than sign-up allows (no account can have such an e-mail or password, so saying so
+/// reveals nothing). Anything else is for the password check to answer.
 pub fn check_login(email: &str, password: &str) -> Vec<FieldError> {
     let mut errors = Vec::new();
-    refuse_control("email", email, &mut errors);
-    refuse_control("password", password, &mut errors);
+    if !refuse_control("email", email, &mut errors) && email.chars().count() > MAX_EMAIL_CHARS {
+        errors.push(FieldError::new(
+            "email",
+            format!("email must be at most {MAX_EMAIL_CHARS} characters"),
+        ));
+    }
+    if !refuse_control("password", password, &mut errors) && password.len() > MAX_PASSWORD_BYTES {
+        errors.push(FieldError::new(
+            "password",
+            format!("password must be at most {MAX_PASSWORD_BYTES} bytes"),
+        ));
+    }
     errors
 }
 
@@ -408,6 +419,22 @@ mod tests {
         assert!(Page::new(None, Some(101), 10).is_err());
         assert!(Page::new(None, Some(0), 10).is_err());
         assert_eq!(Page::new(Some(-1), Some(0), 10).unwrap_err().len(), 2);
+    }
+
+    #[test]
+    fn login_fields_are_bounded_like_sign_up() {
+        assert!(
+            check_login(
+                &"a".repeat(MAX_EMAIL_CHARS),
+                &"p".repeat(MAX_PASSWORD_BYTES)
+            )
+            .is_empty()
+        );
+        let long: Vec<_> = check_login(&"a".repeat(MAX_EMAIL_CHARS + 1), &"é".repeat(37))
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
+        assert_eq!(long, ["email", "password"]);
     }
 
     #[test]

@@ -10,27 +10,53 @@ use skillreel_shared::{
 use utoipa::ToSchema;
 
 use crate::{
-    error::{ApiError, ApiResult},
+    error::{ApiError, ApiResult, ErrorBody},
     extract::Json,
     state::AppState,
 };
 
-/// Sign-up request.
+/// Sign-up request. Text fields refuse control characters; names, city and country
+/// must not be blank.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"first_name": "Ana", "last_name": "Pérez", "email": "ana@example.com",
+    "city": "Bogotá", "country": "Colombia", "password1": "s3cret-pass", "password2": "s3cret-pass"}))]
 pub struct SignupRequest {
-    /// First name (1–100 characters).
+    /// First name (1–100 characters, not blank).
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    )]
     pub first_name: String,
-    /// Last name (1–100 characters).
+    /// Last name (1–100 characters, not blank).
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    )]
     pub last_name: String,
     /// E-mail, unique regardless of case.
+    #[schema(format = Email, min_length = 3, max_length = 254)]
     pub email: String,
-    /// City (1–100 characters).
+    /// City (1–100 characters, not blank).
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    )]
     pub city: String,
-    /// Country (1–100 characters).
+    /// Country (1–100 characters, not blank).
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    )]
     pub country: String,
-    /// Password, 8–72 bytes.
+    /// Password: at least 8 characters, at most 72 bytes (UTF-8), no control characters.
+    #[schema(format = Password, min_length = 8, max_length = 72, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     pub password1: String,
     /// The same password again.
+    #[schema(format = Password, min_length = 8, max_length = 72, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     pub password2: String,
 }
 
@@ -55,10 +81,13 @@ const EMAIL_TAKEN: &str = "A player with this email already exists";
 
 /// Creates a player account.
 #[utoipa::path(post, path = "/api/auth/signup", tag = "auth", request_body = SignupRequest,
-    responses((status = 201, body = PlayerResponse),
-              (status = 400, description = "passwords differ or email taken", body = crate::error::ErrorBody),
-              (status = 422, description = "invalid fields (missing, malformed, over-long, control characters)", body = crate::error::ErrorBody),
-              (status = 503, description = "too many sign-ins at once (Retry-After)", body = crate::error::ErrorBody)))]
+    responses((status = 201, description = "the new player", body = PlayerResponse),
+              (status = 400, description = "passwords differ, email taken, or the body is not valid JSON", body = ErrorBody),
+              (status = 408, description = "the body was not sent in time", body = ErrorBody),
+              (status = 413, description = "the body is over 2 MB", body = ErrorBody),
+              (status = 415, description = "the body is not `application/json`", body = ErrorBody),
+              (status = 422, description = "invalid fields (missing, malformed, over-long, control characters)", body = ErrorBody),
+              (status = 503, description = "too many sign-ins at once, or the database is down", body = ErrorBody)))]
 pub async fn signup(
     State(state): State<AppState>,
     Json(req): Json<SignupRequest>,
@@ -115,10 +144,13 @@ pub async fn signup(
 
 /// Login request.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"email": "ana@example.com", "password": "s3cret-pass"}))]
 pub struct LoginRequest {
     /// E-mail (any case).
+    #[schema(max_length = 254, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     pub email: String,
-    /// Password.
+    /// Password (at most 72 bytes, UTF-8).
+    #[schema(format = Password, max_length = 72, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     pub password: String,
 }
 
@@ -128,6 +160,7 @@ pub struct TokenResponse {
     /// JWT (HS256).
     pub access_token: String,
     /// Always `bearer`.
+    #[schema(example = "bearer")]
     pub token_type: &'static str,
     /// Seconds until the token expires.
     pub expires_in: u64,
@@ -135,10 +168,14 @@ pub struct TokenResponse {
 
 /// Exchanges e-mail and password for an access token.
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = TokenResponse),
-              (status = 401, description = "unknown email or wrong password", body = crate::error::ErrorBody),
-              (status = 422, description = "missing fields, or control characters in them", body = crate::error::ErrorBody),
-              (status = 503, description = "too many sign-ins at once (Retry-After)", body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "a bearer token", body = TokenResponse),
+              (status = 400, description = "the body is not valid JSON", body = ErrorBody),
+              (status = 401, description = "unknown email or wrong password (the same answer for both)", body = ErrorBody),
+              (status = 408, description = "the body was not sent in time", body = ErrorBody),
+              (status = 413, description = "the body is over 2 MB", body = ErrorBody),
+              (status = 415, description = "the body is not `application/json`", body = ErrorBody),
+              (status = 422, description = "missing or over-long fields, or control characters in them", body = ErrorBody),
+              (status = 503, description = "too many sign-ins at once, or the database is down", body = ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
     Json(req): Json<LoginRequest>,

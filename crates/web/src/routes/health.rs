@@ -2,7 +2,12 @@
 
 use std::time::Duration;
 
-use axum::{Json, extract::State, http::StatusCode, response::IntoResponse};
+use axum::{
+    Json,
+    extract::State,
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -26,10 +31,19 @@ pub async fn root() -> Json<Healthcheck> {
     })
 }
 
+/// Body of `GET /health/live`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Liveness {
+    /// Always `"alive"`.
+    #[schema(example = "alive")]
+    pub status: &'static str,
+}
+
 /// Liveness: `200` while the process runs.
-#[utoipa::path(get, path = "/health/live", tag = "health", responses((status = 200)))]
-pub async fn live() -> Json<serde_json::Value> {
-    Json(serde_json::json!({"status": "alive"}))
+#[utoipa::path(get, path = "/health/live", tag = "health",
+    responses((status = 200, description = "the process runs", body = Liveness)))]
+pub async fn live() -> Json<Liveness> {
+    Json(Liveness { status: "alive" })
 }
 
 /// Result of one dependency check.
@@ -43,6 +57,28 @@ pub struct Checks {
     pub storage: bool,
 }
 
+/// Body of a ready `GET /health/ready`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// Always `"ready"`.
+    #[schema(example = "ready")]
+    pub status: &'static str,
+    /// Every dependency (all `true`).
+    pub checks: Checks,
+}
+
+/// Body of a `GET /health/ready` that is not ready: the usual error body plus the checks.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotReady {
+    /// Names what is down.
+    pub detail: String,
+    /// Always `not-ready`.
+    #[schema(example = "not-ready")]
+    pub code: &'static str,
+    /// Which dependencies answered (`false`: down).
+    pub checks: Checks,
+}
+
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 async fn within<F: Future<Output = bool>>(f: F) -> bool {
@@ -53,8 +89,9 @@ async fn within<F: Future<Output = bool>>(f: F) -> bool {
 
 /// Readiness: `200` when PostgreSQL, Redis and storage answer, else `503` naming what is down.
 #[utoipa::path(get, path = "/health/ready", tag = "health",
-    responses((status = 200, body = Checks), (status = 503, body = crate::error::ErrorBody)))]
-pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    responses((status = 200, description = "PostgreSQL, Redis and storage answer", body = Readiness),
+              (status = 503, description = "a dependency is down (Retry-After)", body = NotReady)))]
+pub async fn ready(State(state): State<AppState>) -> Response {
     let mut redis = state.redis.clone();
     let (postgres, redis, storage) = tokio::join!(
         within(async { sqlx::query("SELECT 1").execute(&state.db).await.is_ok() }),
@@ -81,19 +118,23 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     .map(|(name, _)| name)
     .collect();
     if down.is_empty() {
-        (
-            StatusCode::OK,
-            Json(serde_json::json!({"status": "ready", "checks": checks})),
-        )
+        Json(Readiness {
+            status: "ready",
+            checks,
+        })
+        .into_response()
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({
-                "detail": format!("not ready: {} down", down.join(", ")),
-                "code": "not-ready",
-                "checks": checks,
-            })),
+            // Like every 503 of the API: temporary, try again.
+            [(header::RETRY_AFTER, "5")],
+            Json(NotReady {
+                detail: format!("not ready: {} down", down.join(", ")),
+                code: "not-ready",
+                checks,
+            }),
         )
+            .into_response()
     }
 }
 
@@ -102,7 +143,7 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(
-            axum::http::header::CONTENT_TYPE,
+            header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         state.metrics.render(),

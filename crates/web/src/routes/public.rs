@@ -23,32 +23,41 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::videos::playable_url;
 use crate::{
-    error::{ApiError, ApiResult},
+    error::{ApiError, ApiResult, ErrorBody},
     extract::{CurrentPlayer, Query, VideoId},
     state::AppState,
 };
 
 /// Query of the public video list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PublicVideosQuery {
-    /// Page, from 1 [1].
+    /// Page, from 1.
+    #[param(minimum = 1, maximum = 10000, default = 1)]
     pub page: Option<i64>,
-    /// Page size, 1–100 [20].
+    /// Page size.
+    #[param(minimum = 1, maximum = 100, default = 20)]
     pub limit: Option<i64>,
-    /// Owner's city, case-insensitive.
+    /// Owner's city, case-insensitive; blank means any.
+    #[param(max_length = 100, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     pub city: Option<String>,
-    /// Text searched in titles, case-insensitive.
+    /// Text searched in titles, case-insensitive; blank means any.
+    #[param(max_length = 100, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     pub q: Option<String>,
 }
 
 /// Query of the rankings.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RankingsQuery {
-    /// Page, from 1 [1].
+    /// Page, from 1.
+    #[param(minimum = 1, maximum = 10000, default = 1)]
     pub page: Option<i64>,
-    /// Page size, 1–100 [10].
+    /// Page size.
+    #[param(minimum = 1, maximum = 100, default = 10)]
     pub limit: Option<i64>,
-    /// City, case-insensitive.
+    /// City, case-insensitive; blank means any.
+    #[param(max_length = 100, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     pub city: Option<String>,
 }
 
@@ -87,15 +96,16 @@ pub struct PublicVideo {
     /// Owner's city.
     pub owner_city: String,
     /// Votes.
+    #[schema(minimum = 0)]
     pub votes: i64,
 }
 
 /// Published videos, newest first.
 #[utoipa::path(get, path = "/api/public/videos", tag = "public", params(PublicVideosQuery),
-    responses((status = 200, body = [PublicVideo],
-                headers(("x-cache" = String, description = "`stale`: the database is down and this is the last good answer"))),
-              (status = 422, body = crate::error::ErrorBody),
-              (status = 503, description = "database down and no earlier answer to serve", body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "a page of public videos", body = [PublicVideo],
+                headers(("x-cache" = String, description = "`stale` when the database is down and this is the last good answer; absent otherwise"))),
+              (status = 422, description = "a parameter out of range, unparseable, or with control characters", body = ErrorBody),
+              (status = 503, description = "database down and no earlier answer to serve", body = ErrorBody)))]
 pub async fn videos(
     State(state): State<AppState>,
     Query(q): Query<PublicVideosQuery>,
@@ -145,12 +155,13 @@ pub struct VoteResponse {
 
 /// Votes for a public video (one vote per player and video).
 #[utoipa::path(post, path = "/api/public/videos/{id}/vote", tag = "public", security(("bearer" = [])),
-    params(("id" = i64, Path, description = "video id")),
-    responses((status = 200, body = VoteResponse),
-              (status = 400, description = "already voted", body = crate::error::ErrorBody),
-              (status = 401, body = crate::error::ErrorBody),
-              (status = 403, description = "own video", body = crate::error::ErrorBody),
-              (status = 404, description = "no such public video", body = crate::error::ErrorBody)))]
+    params(("id" = i64, Path, minimum = 1, example = 1, description = "video id")),
+    responses((status = 200, description = "vote registered", body = VoteResponse),
+              (status = 400, description = "already voted", body = ErrorBody),
+              (status = 403, description = "own video", body = ErrorBody),
+              (status = 404, description = "no such public video", body = ErrorBody),
+              (status = 422, description = "the id is not a positive integer", body = ErrorBody),
+              (status = 503, description = "the database is down", body = ErrorBody)))]
 pub async fn vote(
     State(state): State<AppState>,
     CurrentPlayer(player): CurrentPlayer,
@@ -179,21 +190,23 @@ pub async fn vote(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RankingEntry {
     /// 1-based position in the whole ranking.
+    #[schema(minimum = 1)]
     pub position: i64,
     /// "first last".
     pub username: String,
     /// City.
     pub city: String,
     /// Total votes on the player's public videos.
+    #[schema(minimum = 0)]
     pub votes: i64,
 }
 
 /// Players with the most votes, optionally in one city. Ties go to the earlier sign-up.
 #[utoipa::path(get, path = "/api/public/rankings", tag = "public", params(RankingsQuery),
-    responses((status = 200, body = [RankingEntry],
-                headers(("x-cache" = String, description = "`stale`: the database is down and this is the last good answer"))),
-              (status = 422, body = crate::error::ErrorBody),
-              (status = 503, description = "database down and no earlier answer to serve", body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "a page of the ranking", body = [RankingEntry],
+                headers(("x-cache" = String, description = "`stale` when the database is down and this is the last good answer; absent otherwise"))),
+              (status = 422, description = "a parameter out of range, unparseable, or with control characters", body = ErrorBody),
+              (status = 503, description = "database down and no earlier answer to serve", body = ErrorBody)))]
 pub async fn rankings(
     State(state): State<AppState>,
     Query(q): Query<RankingsQuery>,

@@ -25,7 +25,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    error::{ApiError, ApiResult},
+    error::{ApiError, ApiResult, ErrorBody},
     extract::{CurrentPlayer, Multipart},
     state::AppState,
 };
@@ -51,7 +51,12 @@ pub struct UploadForm {
     /// The MP4 file (≤ 100 MB, 20–60 s, shorter side ≥ 1080 px).
     #[schema(value_type = String, format = Binary)]
     video_file: Vec<u8>,
-    /// Title, 1–255 characters.
+    /// Title, 1–255 characters (not blank), no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    )]
     title: String,
 }
 
@@ -85,12 +90,12 @@ fn multipart_error(e: &MultipartError, limit: u64) -> ApiError {
 /// Uploads a video for processing.
 #[utoipa::path(post, path = "/api/videos/upload", tag = "videos", security(("bearer" = [])),
     request_body(content = UploadForm, content_type = "multipart/form-data"),
-    responses((status = 201, body = UploadResponse),
-              (status = 400, description = "not an MP4, corrupt, out of limits, empty or too large", body = crate::error::ErrorBody),
-              (status = 401, body = crate::error::ErrorBody),
-              (status = 415, description = "not a multipart/form-data body", body = crate::error::ErrorBody),
-              (status = 422, description = "missing video_file or title, over-long title, control characters in it", body = crate::error::ErrorBody),
-              (status = 503, description = "storage, database or queue unavailable", body = crate::error::ErrorBody)))]
+    responses((status = 201, description = "stored and queued for processing", body = UploadResponse),
+              (status = 400, description = "not an MP4, corrupt, out of limits, empty or too large, or a malformed multipart body", body = ErrorBody),
+              (status = 408, description = "the body stopped arriving (idle too long)", body = ErrorBody),
+              (status = 415, description = "not a multipart/form-data body", body = ErrorBody),
+              (status = 422, description = "missing video_file or title, blank or over-long title, control characters in it", body = ErrorBody),
+              (status = 503, description = "uploads busy on this instance, or storage, database or queue unavailable", body = ErrorBody)))]
 pub async fn upload(
     State(state): State<AppState>,
     CurrentPlayer(player): CurrentPlayer,

@@ -15,7 +15,7 @@ use skillreel_shared::{
 use utoipa::ToSchema;
 
 use crate::{
-    error::{ApiError, ApiResult},
+    error::{ApiError, ApiResult, ErrorBody},
     extract::{CurrentPlayer, VideoId},
     state::AppState,
 };
@@ -36,6 +36,24 @@ pub async fn playable_url(state: &AppState, key: Option<&str>) -> Option<String>
     }
 }
 
+/// Lifecycle of a video, as the API shows it (documentation of
+/// [`VideoStatus`]).
+#[derive(ToSchema)]
+#[schema(as = VideoStatus, rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum VideoStatusDoc {
+    /// Stored and queued.
+    Uploaded,
+    /// A worker is running the pipeline.
+    Processing,
+    /// Ready to publish.
+    Processed,
+    /// Published: listed and open to votes.
+    Public,
+    /// Processing gave up; `error` says why.
+    Failed,
+}
+
 /// One of the player's videos in a list.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VideoSummary {
@@ -44,7 +62,7 @@ pub struct VideoSummary {
     /// Title.
     pub title: String,
     /// `uploaded`, `processing`, `processed`, `public` or `failed`.
-    #[schema(value_type = String, example = "processed")]
+    #[schema(value_type = VideoStatusDoc)]
     pub status: VideoStatus,
     /// Upload time.
     pub uploaded_at: DateTime<Utc>,
@@ -62,7 +80,7 @@ pub struct VideoDetail {
     /// Title.
     pub title: String,
     /// `uploaded`, `processing`, `processed`, `public` or `failed`.
-    #[schema(value_type = String, example = "processing")]
+    #[schema(value_type = VideoStatusDoc)]
     pub status: VideoStatus,
     /// Upload time.
     pub uploaded_at: DateTime<Utc>,
@@ -73,14 +91,18 @@ pub struct VideoDetail {
     /// Playable URL of the processed video.
     pub processed_url: Option<String>,
     /// Votes received.
+    #[schema(minimum = 0)]
     pub votes: i64,
     /// Why processing failed (status `failed`), or why the last attempt failed.
     pub error: Option<String>,
     /// Percent done while `processing`.
+    #[schema(minimum = 0, maximum = 100)]
     pub progress: Option<f32>,
     /// Processing attempts so far.
+    #[schema(minimum = 0)]
     pub attempts: i32,
     /// Job id.
+    #[schema(format = Uuid)]
     pub task_id: String,
 }
 
@@ -124,7 +146,8 @@ async fn detail(state: &AppState, v: Video) -> VideoDetail {
 
 /// The caller's videos, newest first.
 #[utoipa::path(get, path = "/api/videos", tag = "videos", security(("bearer" = [])),
-    responses((status = 200, body = [VideoSummary]), (status = 401, body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "the caller's videos, newest first", body = [VideoSummary]),
+              (status = 503, description = "the database is down", body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     CurrentPlayer(player): CurrentPlayer,
@@ -147,9 +170,12 @@ pub async fn list(
 
 /// One of the caller's videos.
 #[utoipa::path(get, path = "/api/videos/{id}", tag = "videos", security(("bearer" = [])),
-    params(("id" = i64, Path, description = "video id")),
-    responses((status = 200, body = VideoDetail), (status = 401, body = crate::error::ErrorBody),
-              (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+    params(("id" = i64, Path, minimum = 1, example = 1, description = "video id")),
+    responses((status = 200, description = "the video", body = VideoDetail),
+              (status = 403, description = "another player's video", body = ErrorBody),
+              (status = 404, description = "no such video", body = ErrorBody),
+              (status = 422, description = "the id is not a positive integer", body = ErrorBody),
+              (status = 503, description = "the database is down", body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
     CurrentPlayer(player): CurrentPlayer,
@@ -161,10 +187,13 @@ pub async fn get(
 
 /// Publishes a processed video: it becomes public and open to votes.
 #[utoipa::path(post, path = "/api/videos/{id}/publish", tag = "videos", security(("bearer" = [])),
-    params(("id" = i64, Path, description = "video id")),
-    responses((status = 200, body = VideoDetail), (status = 403, body = crate::error::ErrorBody),
-              (status = 404, body = crate::error::ErrorBody),
-              (status = 409, description = "not in state processed", body = crate::error::ErrorBody)))]
+    params(("id" = i64, Path, minimum = 1, example = 1, description = "video id")),
+    responses((status = 200, description = "the video, now public", body = VideoDetail),
+              (status = 403, description = "another player's video", body = ErrorBody),
+              (status = 404, description = "no such video (or deleted meanwhile)", body = ErrorBody),
+              (status = 409, description = "not in state `processed`", body = ErrorBody),
+              (status = 422, description = "the id is not a positive integer", body = ErrorBody),
+              (status = 503, description = "the database is down", body = ErrorBody)))]
 pub async fn publish(
     State(state): State<AppState>,
     CurrentPlayer(player): CurrentPlayer,
@@ -197,10 +226,13 @@ pub struct Deleted {
 
 /// Deletes one of the caller's videos that is not public, with its stored files.
 #[utoipa::path(delete, path = "/api/videos/{id}", tag = "videos", security(("bearer" = [])),
-    params(("id" = i64, Path, description = "video id")),
-    responses((status = 200, body = Deleted),
-              (status = 400, description = "the video is public", body = crate::error::ErrorBody),
-              (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+    params(("id" = i64, Path, minimum = 1, example = 1, description = "video id")),
+    responses((status = 200, description = "deleted", body = Deleted),
+              (status = 400, description = "the video is public", body = ErrorBody),
+              (status = 403, description = "another player's video", body = ErrorBody),
+              (status = 404, description = "no such video (or deleted meanwhile)", body = ErrorBody),
+              (status = 422, description = "the id is not a positive integer", body = ErrorBody),
+              (status = 503, description = "the database is down", body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
     CurrentPlayer(player): CurrentPlayer,

@@ -3,6 +3,7 @@
 mod auth;
 mod helpers;
 mod input;
+mod openapi;
 mod outage;
 mod public;
 mod races;
