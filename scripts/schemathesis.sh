@@ -16,7 +16,7 @@
 #
 # Environment:
 #   SKILLREEL_SCHEMATHESIS_NO_BUILD=1  use $CARGO_TARGET_DIR/debug/skillreel-web as it is
-#   SCHEMATHESIS_MAX_EXAMPLES          cases per operation in the fuzzing phase [60]
+#   SCHEMATHESIS_MAX_EXAMPLES          cases per operation and phase [200]
 #   SCHEMATHESIS_SEED                  seed of the data generation [20261122]
 #   SCHEMATHESIS_PHASES                phases [examples,coverage,fuzzing,stateful]
 #   SCHEMATHESIS_OUT                   report directory [var/schemathesis]
@@ -29,7 +29,7 @@ SCHEMATHESIS_VERSION=4.32.5
 VENV="$HOME/.cache/skillreel-schemathesis-$SCHEMATHESIS_VERSION"
 ST="$VENV/bin/schemathesis"
 CHECKS=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance
-MAX_EXAMPLES="${SCHEMATHESIS_MAX_EXAMPLES:-60}"
+MAX_EXAMPLES="${SCHEMATHESIS_MAX_EXAMPLES:-200}"
 SEED="${SCHEMATHESIS_SEED:-20261122}"
 PHASES="${SCHEMATHESIS_PHASES:-examples,coverage,fuzzing,stateful}"
 OUT="${SCHEMATHESIS_OUT:-$REPO_ROOT/var/schemathesis}"
@@ -65,6 +65,14 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/skillreel-schemathesis.XXXXXX")"
 WEB_PID=""
 DB_CREATED=0
 
+# Deletes every key matching ARGV[1].
+DEL_KEYS="local cursor = '0'
+repeat
+  local page = redis.call('SCAN', cursor, 'MATCH', ARGV[1], 'COUNT', 1000)
+  cursor = page[1]
+  for _, key in ipairs(page[2]) do redis.call('DEL', key) end
+until cursor == '0'"
+
 cleanup() {
   local status=$?
   set +e
@@ -79,8 +87,8 @@ cleanup() {
     psql "$PG_ADMIN_URL" -qAt -c "DROP DATABASE IF EXISTS \"$DB_NAME\" WITH (FORCE)" >/dev/null 2>&1 \
       || log "could not drop database $DB_NAME"
   fi
-  redis-cli -u "$REDIS_URL" --scan --pattern "${RUN_ID}*" 2>/dev/null \
-    | xargs -r -n 500 redis-cli -u "$REDIS_URL" del >/dev/null 2>&1
+  # In Redis itself: the fuzzed cache keys hold quotes and any other character.
+  redis-cli -u "$REDIS_URL" EVAL "$DEL_KEYS" 0 "${RUN_ID}*" >/dev/null 2>&1
   rm -rf "$WORK"
   exit "$status"
 }
