@@ -4,7 +4,7 @@
 //! Both only save round trips; neither lets a client past its limit. A batch is taken
 //! (counted) in Redis before any of it is used, so the limit holds across instances;
 //! the price is that a batch not used within [`BATCH_TTL`] is lost, which costs a
-//! client at most one batch per second of its budget. A refusal is remembered until
+//! client at most one batch per instance per minute of its budget. A refusal is remembered until
 //! the time Redis said: a GCRA key only moves forward, so nothing is allowed before.
 
 use std::{
@@ -14,9 +14,9 @@ use std::{
 };
 
 /// How long unused events of a batch stay usable.
-pub const BATCH_TTL: Duration = Duration::from_secs(1);
+pub const BATCH_TTL: Duration = Duration::from_secs(60);
 
-/// Entries kept before expired ones are swept.
+/// Entries kept before expired ones are first swept.
 const SWEEP_ABOVE: usize = 4096;
 
 #[derive(Debug, Clone, Copy)]
@@ -40,13 +40,22 @@ pub enum Known {
 /// Per-key batches and refusals of one instance.
 #[derive(Debug, Default)]
 pub struct LocalState {
-    held: Mutex<HashMap<String, Held>>,
+    held: Mutex<Table>,
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    keys: HashMap<String, Held>,
+    /// Size at which expired entries are swept next: twice what a sweep left, so
+    /// sweeping costs O(1) per insert however many clients are active.
+    sweep_at: usize,
 }
 
 impl LocalState {
     /// Uses one event of `key`'s batch, or tells the refusal, if either is current.
     pub fn take(&self, key: &str, now: Instant) -> Known {
-        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut table = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let held = &mut table.keys;
         let Some(h) = held.get_mut(key) else {
             return Known::Unknown;
         };
@@ -84,15 +93,17 @@ impl LocalState {
     }
 
     fn insert(&self, key: &str, now: Instant, make: impl FnOnce(Option<Held>) -> Held) {
-        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
-        if held.len() >= SWEEP_ABOVE {
-            held.retain(|_, h| h.until > now);
+        let mut table = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        if table.keys.len() >= table.sweep_at.max(SWEEP_ABOVE) {
+            table.keys.retain(|_, h| h.until > now);
+            table.sweep_at = table.keys.len() * 2;
         }
-        let prev = held
+        let prev = table
+            .keys
             .get(key)
             .copied()
             .filter(|h| h.until > now && h.events > 0);
-        held.insert(key.to_owned(), make(prev));
+        table.keys.insert(key.to_owned(), make(prev));
     }
 
     /// Keys remembered (tests).
@@ -100,6 +111,7 @@ impl LocalState {
         self.held
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .keys
             .len()
     }
 
