@@ -191,19 +191,20 @@ impl RateLimiter {
             local::Known::Refused(wait) => return Err(refused(wait)),
             local::Known::Unknown => {}
         }
-        let period_ms = duration_ms(rate.period);
-        let interval_ms = (period_ms / i64::from(rate.limit)).max(1);
+        // Microseconds, so rates up to a million a second per client stay exact.
+        let period_us = i64::try_from(rate.period.as_micros()).unwrap_or(i64::MAX);
+        let interval_us = (period_us / i64::from(rate.limit)).max(1);
         let mut invocation = GCRA.key(&key);
         invocation
-            .arg(interval_ms)
-            .arg(period_ms)
+            .arg(interval_us)
+            .arg(period_us)
             .arg(rule.batch(rate));
-        let Some((taken, wait_ms)) = self.run::<(u32, i64)>(invocation).await else {
+        let Some((taken, wait_us)) = self.run::<(u32, i64)>(invocation).await else {
             return Ok(());
         };
         let now = Instant::now();
         if taken == 0 {
-            let wait = Duration::from_millis(u64::try_from(wait_ms).unwrap_or(0).max(1));
+            let wait = Duration::from_micros(u64::try_from(wait_us).unwrap_or(0).max(1));
             self.local.refuse(&key, wait, now);
             return Err(refused(wait));
         }
