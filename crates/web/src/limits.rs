@@ -60,8 +60,9 @@ pub async fn limit_requests(
     if let Err(limited) = state.limiter.hit(rule, client).await {
         return too_many(limited);
     }
-    if matches!(rule, Rule::Login | Rule::Signup) && state.limiter.config().enabled {
-        let Some(_slot) = state.hash_slots.try_acquire(client) else {
+    // Held until the response is ready.
+    let _slot = if matches!(rule, Rule::Login | Rule::Signup) && state.limiter.config().enabled {
+        let Some(slot) = state.hash_slots.try_acquire(client) else {
             return too_many(Limited {
                 code: rule.code(),
                 detail:
@@ -70,8 +71,10 @@ pub async fn limit_requests(
                 retry_after: 1,
             });
         };
-        return next.run(request).await;
-    }
+        Some(slot)
+    } else {
+        None
+    };
     next.run(request).await
 }
 

@@ -16,7 +16,7 @@
 
 use std::{net::IpAddr, str::FromStr, time::Duration};
 
-use super::{ConfigError, Source, parse};
+use super::{ConfigError, Source, parse, positive};
 
 /// `limit` events per `period`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,7 +194,7 @@ impl RateLimitConfig {
             vote: parse(src, "RATE_LIMIT_VOTE", d.vote)?,
             upload: parse(src, "RATE_LIMIT_UPLOAD", d.upload)?,
             global: parse(src, "RATE_LIMIT_GLOBAL", d.global)?,
-            hashes_per_client: parse(src, "HASHES_PER_CLIENT", d.hashes_per_client)?.max(1),
+            hashes_per_client: positive(src, "HASHES_PER_CLIENT", d.hashes_per_client)?,
             trusted_proxies,
         })
     }

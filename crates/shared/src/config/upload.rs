@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{ConfigError, Source, parse, secs};
+use super::{ConfigError, Source, parse, positive, positive_secs};
 
 /// Limits applied to uploads.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,31 +59,14 @@ impl UploadLimits {
             min_short_side: parse(src, "UPLOAD_MIN_SHORT_SIDE", d.min_short_side)?,
             max_long_side: parse(src, "UPLOAD_MAX_LONG_SIDE", d.max_long_side)?,
             max_fps: parse(src, "UPLOAD_MAX_FPS", d.max_fps)?,
-            idle_timeout: positive(secs(src, "UPLOAD_IDLE_SECS", 30)?, "UPLOAD_IDLE_SECS")?,
-            max_receive_time: positive(secs(src, "UPLOAD_MAX_SECS", 600)?, "UPLOAD_MAX_SECS")?,
-            max_in_flight: positive(
-                parse(src, "UPLOAD_MAX_IN_FLIGHT", d.max_in_flight)?,
-                "UPLOAD_MAX_IN_FLIGHT",
-            )?,
+            idle_timeout: positive_secs(src, "UPLOAD_IDLE_SECS", 30)?,
+            max_receive_time: positive_secs(src, "UPLOAD_MAX_SECS", 600)?,
+            max_in_flight: positive(src, "UPLOAD_MAX_IN_FLIGHT", d.max_in_flight)?,
             max_in_flight_per_player: positive(
-                parse(
-                    src,
-                    "UPLOAD_MAX_IN_FLIGHT_PER_PLAYER",
-                    d.max_in_flight_per_player,
-                )?,
+                src,
                 "UPLOAD_MAX_IN_FLIGHT_PER_PLAYER",
+                d.max_in_flight_per_player,
             )?,
         })
     }
-}
-
-/// `value` unless it is zero: a zero limit would refuse every upload.
-pub(super) fn positive<T: Default + PartialEq>(value: T, name: &str) -> Result<T, ConfigError> {
-    if value == T::default() {
-        return Err(ConfigError::Invalid {
-            name: name.to_owned(),
-            reason: "must be greater than 0".into(),
-        });
-    }
-    Ok(value)
 }

@@ -21,7 +21,9 @@
 //!
 //! When Redis cannot answer within [`REDIS_BUDGET`], the limiter lets the request
 //! through (logged at most every 30 s): an outage of the limiter's store must not take
-//! logins and votes down with it.
+//! logins and votes down with it. After a failure the limiter does not ask Redis again
+//! for [`REDIS_PAUSE`], so a Redis that hangs (a partition, a frozen process) costs one
+//! request per instance per pause the budget's wait, not every request.
 
 pub mod client;
 pub mod local;
@@ -29,7 +31,10 @@ pub mod slots;
 
 use std::{
     net::IpAddr,
-    sync::{Arc, LazyLock, Mutex},
+    sync::{
+        Arc, LazyLock, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -43,6 +48,16 @@ static FAILURES: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("l
 
 /// How long a limit check may wait for Redis before the request goes through unchecked.
 pub const REDIS_BUDGET: Duration = Duration::from_millis(250);
+
+/// How long the limiter leaves Redis alone after it failed to answer.
+pub const REDIS_PAUSE: Duration = Duration::from_secs(1);
+
+/// The instant [`RateLimiter`]'s pauses are measured from.
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+fn since_epoch_ms(at: Instant) -> u64 {
+    u64::try_from(at.saturating_duration_since(*EPOCH).as_millis()).unwrap_or(u64::MAX)
+}
 
 /// A per-client limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,6 +157,8 @@ pub struct RateLimiter {
     config: Arc<RateLimitConfig>,
     local: Arc<local::LocalState>,
     last_warning: Arc<Mutex<Option<Instant>>>,
+    /// Until when (ms after [`EPOCH`]) Redis is left alone after a failure.
+    paused_until_ms: Arc<AtomicU64>,
 }
 
 impl RateLimiter {
@@ -157,6 +174,7 @@ impl RateLimiter {
             config: Arc::new(config),
             local: Arc::default(),
             last_warning: Arc::default(),
+            paused_until_ms: Arc::default(),
         }
     }
 
@@ -235,7 +253,7 @@ impl RateLimiter {
 
     /// Clears the failure window of `email` after a successful login.
     pub async fn login_succeeded(&self, email: &str) {
-        if !self.config.enabled {
+        if !self.config.enabled || self.paused() {
             return;
         }
         let mut conn = self.redis.clone();
@@ -243,8 +261,8 @@ impl RateLimiter {
         del.arg(self.account_key(email));
         match tokio::time::timeout(REDIS_BUDGET, del.query_async::<()>(&mut conn)).await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => self.warn(&e.to_string()),
-            Err(_) => self.warn("timed out"),
+            Ok(Err(e)) => self.failed(&e.to_string()),
+            Err(_) => self.failed("timed out"),
         }
     }
 
@@ -259,18 +277,33 @@ impl RateLimiter {
         &self,
         invocation: redis::ScriptInvocation<'_>,
     ) -> Option<T> {
+        if self.paused() {
+            return None;
+        }
         let mut conn = self.redis.clone();
         match tokio::time::timeout(REDIS_BUDGET, invocation.invoke_async::<T>(&mut conn)).await {
             Ok(Ok(answer)) => Some(answer),
             Ok(Err(e)) => {
-                self.warn(&e.to_string());
+                self.failed(&e.to_string());
                 None
             }
             Err(_) => {
-                self.warn("timed out");
+                self.failed("timed out");
                 None
             }
         }
+    }
+
+    /// Whether Redis failed less than [`REDIS_PAUSE`] ago.
+    fn paused(&self) -> bool {
+        since_epoch_ms(Instant::now()) < self.paused_until_ms.load(Ordering::Relaxed)
+    }
+
+    /// Leaves Redis alone for [`REDIS_PAUSE`] and warns (at most every 30 s).
+    fn failed(&self, error: &str) {
+        let until = since_epoch_ms(Instant::now() + REDIS_PAUSE);
+        self.paused_until_ms.fetch_max(until, Ordering::Relaxed);
+        self.warn(error);
     }
 
     fn warn(&self, error: &str) {

@@ -251,6 +251,8 @@ pub struct WebProcess {
     pub child: Child,
     /// `host:port` of its public listener.
     pub addr: String,
+    /// `host:port` of its metrics listener, when `extra` turned it on.
+    pub metrics_addr: Option<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -286,15 +288,28 @@ impl WebProcess {
             ("LOG_FORMAT", "json"),
         ];
         vars.extend_from_slice(extra);
+        let metrics_on = vars
+            .iter()
+            .rev()
+            .find(|(name, _)| *name == "WEB_METRICS_ADDR")
+            .is_some_and(|(_, value)| *value != "off");
         let mut child = skillreel_shared::testing::bare_command(WEB, dir.path(), &vars)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let [addr] = logged_addrs(&mut child, ["skillreel-web listening"]).await;
+        let (addr, metrics_addr) = if metrics_on {
+            let [metrics, addr] =
+                logged_addrs(&mut child, ["serving /metrics", "skillreel-web listening"]).await;
+            (addr, Some(metrics))
+        } else {
+            let [addr] = logged_addrs(&mut child, ["skillreel-web listening"]).await;
+            (addr, None)
+        };
         Self {
             child,
             addr,
+            metrics_addr,
             _dir: dir,
         }
     }

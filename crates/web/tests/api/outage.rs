@@ -1,130 +1,23 @@
-//! Public reads survive a PostgreSQL outage: a web instance over a PostgreSQL server of
-//! the test's own, stopped mid-test like a crash (immediate shutdown), then restarted.
+//! Outages of the servers the web service stands on, done to real servers of the
+//! test's own: PostgreSQL crashed (immediate shutdown) and restarted — public reads
+//! answer the last good answer; Redis killed, then frozen — the rate limits let
+//! requests through instead of failing them, and hold again once Redis is back.
 
 use std::{
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    net::IpAddr,
     time::{Duration, Instant},
 };
 
-use reqwest::StatusCode;
-use skillreel_shared::db;
-use sqlx::postgres::PgPoolOptions;
+use reqwest::{Client, StatusCode};
+use serde_json::json;
+use skillreel_shared::{
+    config::limits::Rate,
+    db,
+    testing::servers::{PrivatePostgres, PrivateRedis},
+};
+use sqlx::{PgPool, postgres::PgPoolOptions};
 
 use crate::helpers::{TestApp, body, seed_public_video};
-
-/// A PostgreSQL cluster in a temporary directory, run as the `postgres` user.
-struct PrivatePostgres {
-    bin: PathBuf,
-    data: PathBuf,
-    port: u16,
-    server: Option<Child>,
-    _dir: tempfile::TempDir,
-}
-
-/// Runs a PostgreSQL tool as the `postgres` user (PostgreSQL refuses to run as root).
-fn as_postgres(program: &Path) -> Command {
-    let mut command = Command::new("setpriv");
-    command
-        .args([
-            "--reuid=postgres",
-            "--regid=postgres",
-            "--init-groups",
-            "--",
-        ])
-        .arg(program)
-        .stdin(Stdio::null());
-    command
-}
-
-impl PrivatePostgres {
-    fn start() -> Self {
-        let bin = std::fs::read_dir("/usr/lib/postgresql")
-            .expect("PostgreSQL server binaries in /usr/lib/postgresql")
-            .filter_map(|e| Some(e.ok()?.path().join("bin")))
-            .filter(|b| b.join("initdb").exists())
-            .max()
-            .expect("an initdb under /usr/lib/postgresql/*/bin");
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        let chown = Command::new("chown")
-            .args(["postgres:postgres"])
-            .arg(dir.path())
-            .status()
-            .unwrap();
-        assert!(chown.success());
-        let initdb = as_postgres(&bin.join("initdb"))
-            .args(["--auth=trust", "--username=postgres", "--no-sync", "-D"])
-            .arg(&data)
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(initdb.success(), "initdb failed");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut pg = Self {
-            bin,
-            data,
-            port,
-            server: None,
-            _dir: dir,
-        };
-        pg.spawn();
-        pg
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-
-    fn spawn(&mut self) {
-        let child = as_postgres(&self.bin.join("postgres"))
-            .arg("-D")
-            .arg(&self.data)
-            .args([
-                "-p",
-                &self.port.to_string(),
-                "-c",
-                "listen_addresses=127.0.0.1",
-            ])
-            .args(["-c", "fsync=off", "-c"])
-            .arg(format!("unix_socket_directories={}", self.data.display()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting postgres");
-        self.server = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !Command::new(self.bin.join("pg_isready"))
-            .args(["-q", "-h", "127.0.0.1", "-p", &self.port.to_string()])
-            .status()
-            .unwrap()
-            .success()
-        {
-            assert!(Instant::now() < deadline, "postgres did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// Immediate shutdown (SIGQUIT): connections drop at once, as in a crash.
-    fn stop(&mut self) {
-        if let Some(mut child) = self.server.take() {
-            let _ = Command::new("kill")
-                .args(["-QUIT", &child.id().to_string()])
-                .status();
-            child.wait().unwrap();
-        }
-    }
-}
-
-impl Drop for PrivatePostgres {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 #[tokio::test]
 async fn public_reads_answer_the_last_good_answer_while_postgres_is_down() {
@@ -187,4 +80,78 @@ async fn public_reads_answer_the_last_good_answer_while_postgres_is_down() {
         assert!(Instant::now() < deadline, "reads never became fresh again");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Logs `email` in from `ip`; the status.
+async fn login_from(app: &TestApp, ip: &str, email: &str) -> StatusCode {
+    let client = Client::builder()
+        .local_address(Some(ip.parse::<IpAddr>().unwrap()))
+        .build()
+        .unwrap();
+    let body = json!({"email": email, "password": "s3cret-pass"});
+    let r = client
+        .post(app.url("/api/auth/login"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    r.status()
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn rate_limits_let_requests_through_while_redis_is_down_and_hold_again_after(db: PgPool) {
+    let mut redis = PrivateRedis::start();
+    let url = redis.url();
+    let app = TestApp::spawn_with(db, |c| {
+        c.redis.url = url.into();
+        c.limits.login = Rate::new(3, Duration::from_secs(60));
+    })
+    .await;
+    let email = format!("ana-{}@example.com", uuid::Uuid::new_v4().simple());
+    app.signup("Ana", "Ruiz", &email, "Cali").await;
+    // Each phase is another client address: an instance remembers the refusals it
+    // gave, rightly, whatever happens to Redis afterwards.
+    let limited_after = |statuses: &[StatusCode]| statuses.iter().position(|s| *s == 429);
+    let mut up = Vec::new();
+    for _ in 0..5 {
+        up.push(login_from(&app, "127.0.0.2", &email).await);
+    }
+    assert_eq!(limited_after(&up), Some(3), "{up:?}");
+
+    // Killed: connections refused. Every login goes through, none fails.
+    redis.kill();
+    for _ in 0..8 {
+        assert_eq!(login_from(&app, "127.0.0.3", &email).await, 200);
+    }
+    let r = app.get("/api/public/rankings", None).await;
+    assert_eq!(r.status(), 200);
+
+    // Frozen: connections open, nothing answers. After one check waits out the budget
+    // the limiter leaves Redis alone for a while, so eight logins take nowhere near
+    // the 8 × 3 × 250 ms they would if every check waited.
+    redis.spawn();
+    redis.freeze();
+    let started = Instant::now();
+    for _ in 0..8 {
+        assert_eq!(login_from(&app, "127.0.0.4", &email).await, 200);
+    }
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "8 logins took {took:?}");
+
+    // Back: the limits hold again with nobody touching anything.
+    redis.thaw();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut statuses = Vec::new();
+    while limited_after(&statuses).is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "limits never held again: {statuses:?}"
+        );
+        statuses.push(login_from(&app, "127.0.0.5", &email).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 429),
+        "{statuses:?}"
+    );
 }

@@ -1,13 +1,10 @@
 //! The real `skillreel-web` binary: it refuses to start without a proper signing key,
 //! and once started serves `/metrics` on its private listener only.
 
-use std::process::Stdio;
-
 use reqwest::StatusCode;
 use sqlx::PgPool;
-use uuid::Uuid;
 
-use crate::helpers::{WEB, body, logged_addrs, test_secret};
+use crate::helpers::{WEB, WebProcess, body, test_secret};
 
 /// Runs the web binary in a bare environment to its exit.
 async fn run_to_exit(vars: &[(&str, &str)]) -> (bool, String) {
@@ -49,43 +46,8 @@ async fn refuses_short_or_published_signing_keys_without_echoing_them() {
 
 #[sqlx::test(migrations = "../../migrations")]
 async fn starts_with_a_good_key_and_keeps_metrics_off_the_public_port(db: PgPool) {
-    let name: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(&db)
-        .await
-        .unwrap();
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
-    let (server, _) = base.rsplit_once('/').unwrap();
-    let database_url = format!("{server}/{name}");
-    let redis_url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let prefix = format!("skillreel-test-{}", Uuid::new_v4().simple());
-    let dir = tempfile::tempdir().unwrap();
-    let storage = dir.path().join("store").display().to_string();
-    let temp = dir.path().join("tmp");
-    std::fs::create_dir_all(&temp).unwrap();
-    let temp = temp.display().to_string();
-    let mut child = skillreel_shared::testing::bare_command(
-        WEB,
-        dir.path(),
-        &[
-            ("JWT_SECRET", test_secret()),
-            ("DATABASE_URL", &database_url),
-            ("REDIS_URL", &redis_url),
-            ("REDIS_PREFIX", &prefix),
-            ("HOST", "127.0.0.1"),
-            ("PORT", "0"),
-            ("WEB_METRICS_ADDR", "127.0.0.1:0"),
-            ("STORAGE_DIR", &storage),
-            ("TEMP_DIR", &temp),
-            ("LOG_FORMAT", "json"),
-        ],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
-    let [metrics, public] =
-        logged_addrs(&mut child, ["serving /metrics", "skillreel-web listening"]).await;
-
+    let web = WebProcess::spawn(&db, &[("WEB_METRICS_ADDR", "127.0.0.1:0")]).await;
+    let (public, metrics) = (&web.addr, web.metrics_addr.as_ref().unwrap());
     let client = reqwest::Client::new();
     let get = |url: String| {
         let client = client.clone();
@@ -108,5 +70,4 @@ async fn starts_with_a_good_key_and_keeps_metrics_off_the_public_port(db: PgPool
     // The private listener serves nothing of the API.
     let r = get(format!("http://{metrics}/api/public/rankings")).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    child.kill().await.unwrap();
 }

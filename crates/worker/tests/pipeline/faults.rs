@@ -13,76 +13,12 @@ use skillreel_shared::{
     config::StorageBackend,
     db::videos::{self, NewVideo},
     queue::ProcessVideo,
+    testing::servers::{PrivateRedis, free_port},
 };
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::helpers::{System, clip, db_name, signal, spawn_worker_logged, worker_env};
-
-/// A Redis server of the test's own, so it can be killed.
-struct PrivateRedis {
-    port: u16,
-    child: Option<std::process::Child>,
-    dir: tempfile::TempDir,
-}
-
-impl PrivateRedis {
-    fn start() -> Self {
-        let port = free_port();
-        let mut r = Self {
-            port,
-            child: None,
-            dir: tempfile::tempdir().unwrap(),
-        };
-        r.spawn();
-        r
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn spawn(&mut self) {
-        let child = std::process::Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--dir"])
-            .arg(self.dir.path())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("starting redis-server");
-        self.child = Some(child);
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "redis-server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// SIGKILL: everything it held is gone, as after a crash without persistence.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().unwrap();
-            child.wait().unwrap();
-        }
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Records videos directly (small clips the upload rules would refuse keep these tests
 /// fast; the worker does not care) and enqueues their jobs.

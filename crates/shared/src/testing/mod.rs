@@ -62,3 +62,6 @@ pub async fn run_to_exit(bin: &str, vars: &[(&str, &str)]) -> (bool, String) {
     );
     (output.status.success(), printed)
 }
+
+pub mod servers;
+pub mod tls;
