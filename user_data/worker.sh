@@ -17,6 +17,8 @@
 #   SSM_PREFIX        SSM hierarchy of the configuration [/skillreel/].
 #   DB_SECRET_ID, JWT_SECRET_ID  Secrets Manager ids [skillreel/database, skillreel/jwt].
 #   AWS_REGION        region of the aws CLI calls [from the instance metadata].
+#   RDS_CA_URL        where the CA bundle of RDS comes from [the region's bundle in
+#                     https://truststore.pki.rds.amazonaws.com/].
 #   ROOT              prefix of every path written (tests run the script in a sandbox).
 set -euo pipefail
 
@@ -191,6 +193,22 @@ install_release() {
     fi
 }
 
+# The CAs of RDS, which the services verify the database against (DATABASE_SSLMODE is
+# verify-full). Refreshed on every run; an instance that cannot reach the trust store
+# keeps the bundle it has, and one that never had a bundle stops here.
+install_rds_ca() {
+    local url="${RDS_CA_URL:-https://truststore.pki.rds.amazonaws.com/${AWS_REGION}/${AWS_REGION}-bundle.pem}"
+    local bundle="${WORK_DIR}/rds-ca.pem" target="${ROOT}/etc/skillreel/rds-ca.pem"
+    if curl -fsS --retry 3 --max-time 20 -o "${bundle}" "${url}" && grep -q 'BEGIN CERTIFICATE' "${bundle}"; then
+        write_file "${target}" 0644 <"${bundle}"
+    elif [[ -f "${target}" ]]; then
+        log "could not download ${url}; keeping the RDS CA bundle already installed"
+    else
+        log "could not download the RDS CA bundle from ${url} (set RDS_CA_URL to a reachable copy)"
+        exit 1
+    fi
+}
+
 # Writes stdin to $1 with mode $2 unless the file already holds exactly that.
 write_file() {
     local target="$1" mode="$2" staged="${WORK_DIR}/staged"
@@ -210,6 +228,7 @@ AWS_REGION=${AWS_REGION}
 AWS_SSM_PREFIX=${SSM_PREFIX}
 AWS_DB_SECRET_ID=${DB_SECRET_ID}
 AWS_JWT_SECRET_ID=${JWT_SECRET_ID}
+DATABASE_SSLROOTCERT=/etc/skillreel/rds-ca.pem
 EOF
 }
 
@@ -220,6 +239,7 @@ main() {
     resolve_artifact_uri
     log "installing ${ARTIFACT_URI}"
     install_release
+    install_rds_ca
     write_file "${ROOT}/etc/skillreel/skillreel.env" 0644 < <(env_text)
     write_file "${ROOT}/etc/systemd/system/${UNIT_NAME}" 0644 < <(unit_text)
 

@@ -75,9 +75,15 @@ EOF
     cat >"${bin}/curl" <<'EOF'
 #!/usr/bin/env bash
 echo "curl $*" >>"${SANDBOX}/calls.log"
+out=/dev/stdout
+args=("$@")
+for i in "${!args[@]}"; do [[ "${args[i]}" == -o ]] && out="${args[i + 1]}"; done
 case "${*: -1}" in
     */latest/api/token) echo "imds-token" ;;
     */meta-data/placement/region) echo "eu-west-3" ;;
+    https://truststore.pki.rds.amazonaws.com/*-bundle.pem)
+        [[ -e "${SANDBOX}/offline" ]] && exit 6
+        printf -- '-----BEGIN CERTIFICATE-----\nMIIB(%s)\n-----END CERTIFICATE-----\n' "${*: -1}" >"${out}" ;;
     *) exit 22 ;;
 esac
 EOF
@@ -245,6 +251,10 @@ check "web.sh: region from instance metadata (IMDSv2)" \
 check "web.sh: env file names the config sources" \
     has_lines "${R}/etc/skillreel/skillreel.env" AWS_SSM_PREFIX=/skillreel/ \
     AWS_DB_SECRET_ID=skillreel/database AWS_JWT_SECRET_ID=skillreel/jwt
+check "web.sh: installs the RDS CA bundle of the region" \
+    grep -q "truststore.pki.rds.amazonaws.com/eu-west-3/eu-west-3-bundle.pem" "${R}/etc/skillreel/rds-ca.pem"
+check "web.sh: the services verify the database against it" \
+    has_lines "${R}/etc/skillreel/skillreel.env" DATABASE_SSLROOTCERT=/etc/skillreel/rds-ca.pem
 check "web.sh: downloads ARTIFACT_URI (no SSM override)" \
     has_call "aws s3 cp --only-show-errors s3://artifacts/releases/${RELEASE_NAME}.tar.gz"
 check "web.sh: asks SSM for /skillreel/artifact_uri" has_call "aws ssm get-parameter --name /skillreel/artifact_uri"
@@ -255,6 +265,10 @@ check "web.sh: second run succeeds" run_script web.sh
 check "web.sh: second run leaves the same files" test "$(manifest)" = "${first}"
 check "web.sh: second run creates no second user" test "$(count "useradd ")" = 1
 check "web.sh: second run does not restart an unchanged service" lacks_call "systemctl restart"
+touch "${SANDBOX}/offline"
+check "web.sh: the trust store unreachable, a run keeps the bundle it has" run_script web.sh
+check "web.sh: ...and changes nothing" test "$(manifest)" = "${first}"
+rm "${SANDBOX}/offline"
 
 echo "s3://artifacts/releases/skillreel-0.2.0.tar.gz" >"${SANDBOX}/ssm/_skillreel_artifact_uri"
 check "web.sh: upgrade through the SSM parameter succeeds" run_script web.sh
@@ -276,6 +290,11 @@ check "not a release: the script fails" fails run_script worker.sh \
     ARTIFACT_URI=s3://artifacts/releases/bogus.tar.gz
 check "not a release: says why" grep -q "is not a skillreel release" "${SANDBOX}/out.log"
 check "not a release: no release installed" test ! -e "${SANDBOX}/root/opt/skillreel/current"
+touch "${SANDBOX}/offline"
+check "no RDS CA bundle and the trust store unreachable: the script fails" fails run_script web.sh
+check "no RDS CA bundle: says how to fix it" grep -q "RDS_CA_URL" "${SANDBOX}/out.log"
+check "no RDS CA bundle: no service started" lacks_call "systemctl enable"
+rm "${SANDBOX}/offline"
 
 # ---------------------------------------------------------------- worker.sh
 new_sandbox worker
@@ -288,7 +307,9 @@ check "worker.sh: installs the unit exactly as user_data/systemd/skillreel-worke
 check "worker.sh: installs ffmpeg" grep -q "apt-get install .*ffmpeg" "${SANDBOX}/calls.log"
 check "worker.sh: binary installed" test -x "${R}/opt/skillreel/current/bin/skillreel-worker"
 check "worker.sh: AWS_REGION given is used" has_lines "${R}/etc/skillreel/skillreel.env" AWS_REGION=us-east-2
-check "worker.sh: AWS_REGION given, metadata not asked" lacks_call "^curl"
+check "worker.sh: AWS_REGION given, metadata not asked" lacks_call "^curl.*169\.254\.169\.254"
+check "worker.sh: the RDS CA bundle of the given region" \
+    grep -q "us-east-2/us-east-2-bundle.pem" "${R}/etc/skillreel/rds-ca.pem"
 check "worker.sh: enable --now" has_call "systemctl enable --now skillreel-worker.service"
 stop_secs="$(sed -n 's/^TimeoutStopSec=//p' "${WUNIT}")"
 check "worker unit: TimeoutStopSec (${stop_secs}) outlasts JOB_TIMEOUT_SECS + SHUTDOWN_GRACE_SECS (900 + 60)" \

@@ -18,3 +18,4 @@ pub mod telemetry;
 pub mod tempdirs;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tls;

@@ -20,7 +20,10 @@ use std::{
 use aws_config::BehaviorVersion;
 use aws_sdk_ssm::types::ParameterType;
 use secrecy::ExposeSecret;
-use skillreel_shared::config::{Config, ConfigError, StorageBackend, aws};
+use skillreel_shared::{
+    config::{Config, ConfigError, StorageBackend, aws},
+    testing::{servers::PrivatePostgres, tls::TestCa},
+};
 use sqlx::Connection;
 
 /// Secret names, SSM prefix and SDK clients owned by one test.
@@ -95,8 +98,12 @@ impl Fixture {
         .await;
         self.put_secret(&self.jwt_secret_id(), &"j".repeat(40))
             .await;
-        self.put_parameter("redis_url", "redis://127.0.0.1:6379", ParameterType::String)
-            .await;
+        self.put_parameter(
+            "redis_url",
+            "rediss://127.0.0.1:6379",
+            ParameterType::String,
+        )
+        .await;
         self.put_parameter("s3_bucket", "bucket", ParameterType::String)
             .await;
     }
@@ -159,12 +166,15 @@ impl Write for Captured {
 #[tokio::test]
 async fn loads_secrets_and_parameters_over_the_environment() {
     let fx = Fixture::new().await;
+    // A database that speaks only TLS, as RDS does with rds.force_ssl=1.
+    let ca = TestCa::new("rds");
+    let pg = PrivatePostgres::start_tls(&ca);
     let password = format!("pw {}@/:%?", fx.id);
     let jwt = format!("jwt-{}-{}", fx.id, fx.id);
-    let redis_url = format!("redis://:token{}@127.0.0.1:6379/0", fx.id);
+    let redis_url = format!("rediss://:token{}@127.0.0.1:6379/0", fx.id);
     let db = serde_json::json!({
         "username": "postgres", "password": password, "host": "127.0.0.1",
-        "port": 5432, "dbname": "postgres", "engine": "postgres",
+        "port": pg.port(), "dbname": "postgres", "engine": "postgres",
     });
     fx.put_secret(&fx.db_secret_id(), &db.to_string()).await;
     fx.put_secret(
@@ -196,12 +206,21 @@ async fn loads_secrets_and_parameters_over_the_environment() {
 
     let logs = global_logs();
     // S3_BUCKET set in the environment too: the SSM value must win; PORT comes from env only.
-    let source = fx.source(&[("S3_BUCKET", "env-bucket"), ("PORT", "9123")]);
+    // The CA bundle's path is the instance's business: the environment sets it.
+    let root_cert = ca.cert.display().to_string();
+    let source = fx.source(&[
+        ("S3_BUCKET", "env-bucket"),
+        ("PORT", "9123"),
+        ("DATABASE_SSLROOTCERT", &root_cert),
+    ]);
     let config: Config = aws::load(&source).await.expect("load from AWS");
 
+    // verify-full unless told otherwise.
     let expected_url = format!(
-        "postgres://postgres:pw%20{}%40%2F%3A%25%3F@127.0.0.1:5432/postgres?sslmode=prefer",
-        fx.id
+        "postgres://postgres:pw%20{}%40%2F%3A%25%3F@127.0.0.1:{}/postgres?sslmode=verify-full&sslrootcert={}",
+        fx.id,
+        pg.port(),
+        root_cert.replace('/', "%2F")
     );
     assert_eq!(config.database.url.expose_secret(), expected_url);
     assert_eq!(config.auth.jwt_secret.expose_secret(), jwt);
@@ -245,15 +264,66 @@ async fn loads_secrets_and_parameters_over_the_environment() {
         assert!(!logged.contains(secret), "logs leak a secret: {logged}");
     }
 
-    // The URL built from the secret really reaches PostgreSQL (trust auth locally).
+    // The URL built from the secret really reaches PostgreSQL, verified (trust auth).
+    skillreel_shared::tls::install_crypto_provider();
     let mut conn = sqlx::PgConnection::connect(config.database.url.expose_secret())
         .await
         .expect("connect");
-    let user: String = sqlx::query_scalar("SELECT current_user::text")
-        .fetch_one(&mut conn)
+    let (user, ssl): (String, bool) = sqlx::query_as(
+        "SELECT current_user::text, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!((user.as_str(), ssl), ("postgres", true));
+}
+
+#[tokio::test]
+async fn plaintext_backends_are_refused_unless_allowed() {
+    let fx = Fixture::new().await;
+    fx.put_minimal().await;
+    for mode in ["disable", "allow", "prefer"] {
+        let err = aws::load(&fx.source(&[("DATABASE_SSLMODE", mode)]))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("DATABASE_SSLMODE") && err.contains("ALLOW_PLAINTEXT_BACKENDS"),
+            "{err}"
+        );
+    }
+    let config = aws::load(&fx.source(&[("DATABASE_SSLMODE", "require")]))
+        .await
+        .expect("require encrypts");
+    assert!(
+        config
+            .database
+            .url
+            .expose_secret()
+            .ends_with("?sslmode=require")
+    );
+
+    fx.ssm
+        .put_parameter()
+        .name(format!("{}redis_url", fx.prefix()))
+        .value("redis://127.0.0.1:6379")
+        .r#type(ParameterType::String)
+        .overwrite(true)
+        .send()
         .await
         .unwrap();
-    assert_eq!(user, "postgres");
+    let err = aws::load(&fx.source(&[])).await.unwrap_err().to_string();
+    assert!(
+        err.contains("REDIS_URL") && err.contains("rediss://"),
+        "{err}"
+    );
+    let config = aws::load(&fx.source(&[
+        ("ALLOW_PLAINTEXT_BACKENDS", "true"),
+        ("DATABASE_SSLMODE", "disable"),
+    ]))
+    .await
+    .expect("the explicit opt-out");
+    assert_eq!(config.redis.url.expose_secret(), "redis://127.0.0.1:6379");
 }
 
 #[tokio::test]

@@ -25,6 +25,7 @@ impl TestQueue {
         let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
         let config = RedisConfig {
             url: url.into(),
+            ca_file: None,
             prefix: format!("queuetest-{}", Uuid::new_v4().simple()),
         };
         let conn = queue::connect(&config)

@@ -8,13 +8,15 @@
 //! | `AWS_DB_SECRET_ID` | secret holding `{username, password, host, port, dbname}` [`skillreel/database`] |
 //! | `AWS_JWT_SECRET_ID` | secret holding the JWT key, plain or `{"jwt_secret": "…"}` [`skillreel/jwt`] |
 //! | `AWS_SSM_PREFIX` | parameter hierarchy read recursively [`/skillreel/`] |
-//! | `DATABASE_SSLMODE` | `sslmode` of the built `DATABASE_URL` (env or SSM) [`prefer`] |
+//! | `DATABASE_SSLMODE` | `sslmode` of the built `DATABASE_URL` (env or SSM) [`verify-full`] |
+//! | `DATABASE_SSLROOTCERT` | PEM file of the CAs the database's certificate must chain to (the RDS bundle), `sslrootcert` of the built URL (env or SSM) [unset: the public roots] |
+//! | `ALLOW_PLAINTEXT_BACKENDS` | `true` allows `sslmode` `disable`/`allow`/`prefer` and `redis://` (see [`super::backends`]) [`false`] |
 //! | `AWS_REGION` | region of both clients [aws-config's chain: env, profile, EC2 metadata] |
 //! | `AWS_ENDPOINT_URL` | endpoint of both clients (an emulator) [aws-config's own resolution] |
 //!
 //! The database secret becomes `DATABASE_URL =
-//! postgres://<user>:<password>@<host>:<port>/<dbname>?sslmode=<mode>` with user, password
-//! and database name percent-encoded; `port` may be a number or a string and defaults to
+//! postgres://<user>:<password>@<host>:<port>/<dbname>?sslmode=<mode>[&sslrootcert=<file>]`
+//! with user, password, database name and file percent-encoded; `port` may be a number or a string and defaults to
 //! 5432. The JWT secret becomes `JWT_SECRET`, under the rules of [`super::secrets`]: at
 //! least 32 bytes, never a value published in the repository.
 //!
@@ -109,11 +111,8 @@ pub async fn load(env: &dyn Source) -> Result<Config, ConfigError> {
         }
     }
 
-    let sslmode = values
-        .get("DATABASE_SSLMODE")
-        .cloned()
-        .or_else(|| env.get("DATABASE_SSLMODE"))
-        .unwrap_or_else(|| "prefer".to_owned());
+    let setting = |name: &str| values.get(name).cloned().or_else(|| env.get(name));
+    let sslmode = setting("DATABASE_SSLMODE").unwrap_or_else(|| "verify-full".to_owned());
     if !SSL_MODES.contains(&sslmode.as_str()) {
         return Err(ConfigError::Invalid {
             name: "DATABASE_SSLMODE".to_owned(),
@@ -122,7 +121,11 @@ pub async fn load(env: &dyn Source) -> Result<Config, ConfigError> {
     }
     let database = DatabaseSecret::parse(&db_secret_id, db_raw.expose_secret())?;
     let jwt = parse_jwt_secret(&jwt_secret_id, jwt_raw.expose_secret())?;
-    values.insert("DATABASE_URL".to_owned(), database.url(&sslmode));
+    let root_cert = setting("DATABASE_SSLROOTCERT").filter(|f| !f.trim().is_empty());
+    values.insert(
+        "DATABASE_URL".to_owned(),
+        database.url(&sslmode, root_cert.as_deref()),
+    );
     values.insert("JWT_SECRET".to_owned(), jwt.expose_secret().to_owned());
     if !values.contains_key("STORAGE_BACKEND") && env.get("STORAGE_BACKEND").is_none() {
         values.insert("STORAGE_BACKEND".to_owned(), "s3".to_owned());
@@ -134,7 +137,11 @@ pub async fn load(env: &dyn Source) -> Result<Config, ConfigError> {
     }
 
     let merged = |name: &str| values.get(name).cloned().or_else(|| env.get(name));
-    Config::from_source(&merged)
+    let config = Config::from_source(&merged)?;
+    if !super::backends::plaintext_allowed(&merged)? {
+        super::backends::require_encryption(&config)?;
+    }
+    Ok(config)
 }
 
 /// Reads `CONFIG_SOURCE` from `env` (`env`, the default, or `aws`) and loads the

@@ -66,9 +66,11 @@
 //! | `CACHE_STALE_AFTER_MS` | a load slower than this (or failing) serves the last good answer, marked `x-cache: stale` [`500`] |
 //! | `LOG_FORMAT` | `json` or `pretty` [`pretty`] |
 //!
-//! Rate limits and `TRUSTED_PROXIES`: see [`limits`].
+//! Rate limits and `TRUSTED_PROXIES`: see [`limits`]. TLS to PostgreSQL and Redis
+//! (`REDIS_CA_FILE`, `ALLOW_PLAINTEXT_BACKENDS`): see [`backends`].
 
 pub mod aws;
+pub mod backends;
 pub mod limits;
 pub mod secrets;
 mod upload;
@@ -137,8 +139,10 @@ pub struct DatabaseConfig {
 /// Redis settings.
 #[derive(Debug, Clone)]
 pub struct RedisConfig {
-    /// Connection URL.
+    /// Connection URL (`rediss://` for TLS).
     pub url: SecretString,
+    /// CAs a `rediss://` server's certificate must chain to, instead of the system's.
+    pub ca_file: Option<PathBuf>,
     /// Prefix of every key this service writes, including the job queue.
     pub prefix: String,
 }
@@ -364,6 +368,27 @@ fn secs(src: &dyn Source, name: &str, default: u64) -> Result<Duration, ConfigEr
     parse(src, name, default).map(Duration::from_secs)
 }
 
+/// [`parse`], refusing 0: a limit or timeout of zero would refuse everything.
+fn positive<T>(src: &dyn Source, name: &str, default: T) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + Default + PartialEq,
+    T::Err: std::fmt::Display,
+{
+    let value = parse(src, name, default)?;
+    if value == T::default() {
+        return Err(ConfigError::Invalid {
+            name: name.to_owned(),
+            reason: "must be greater than 0".into(),
+        });
+    }
+    Ok(value)
+}
+
+/// [`secs`], refusing 0.
+fn positive_secs(src: &dyn Source, name: &str, default: u64) -> Result<Duration, ConfigError> {
+    positive(src, name, default).map(Duration::from_secs)
+}
+
 fn string(src: &dyn Source, name: &str, default: &str) -> String {
     src.get(name).unwrap_or_else(|| default.to_owned())
 }
@@ -409,6 +434,7 @@ impl Config {
     pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
         let environment = Environment::from_source(src)?;
         let keys = secrets::signing_keys(src, environment)?;
+        let redis_url = string(src, "REDIS_URL", "redis://127.0.0.1:6379");
         let endpoint_url = src
             .get("S3_ENDPOINT_URL")
             .or_else(|| src.get("AWS_ENDPOINT_URL_S3"))
@@ -441,14 +467,8 @@ impl Config {
                     .get("PUBLIC_BASE_URL")
                     .map(|u| u.trim_end_matches('/').to_owned()),
                 metrics_addr: address(src, "WEB_METRICS_ADDR", "127.0.0.1:9101"),
-                header_read_timeout: upload::positive(
-                    secs(src, "HTTP_HEADER_READ_TIMEOUT_SECS", 10)?,
-                    "HTTP_HEADER_READ_TIMEOUT_SECS",
-                )?,
-                body_timeout: upload::positive(
-                    secs(src, "HTTP_BODY_TIMEOUT_SECS", 10)?,
-                    "HTTP_BODY_TIMEOUT_SECS",
-                )?,
+                header_read_timeout: positive_secs(src, "HTTP_HEADER_READ_TIMEOUT_SECS", 10)?,
+                body_timeout: positive_secs(src, "HTTP_BODY_TIMEOUT_SECS", 10)?,
             },
             database: DatabaseConfig {
                 url: string(
@@ -460,7 +480,8 @@ impl Config {
                 max_connections: parse(src, "DATABASE_MAX_CONNECTIONS", 16)?,
             },
             redis: RedisConfig {
-                url: string(src, "REDIS_URL", "redis://127.0.0.1:6379").into(),
+                ca_file: backends::redis_ca_file(src, &redis_url)?,
+                url: redis_url.into(),
                 prefix: string(src, "REDIS_PREFIX", "skillreel"),
             },
             auth: AuthConfig {

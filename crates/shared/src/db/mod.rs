@@ -24,7 +24,10 @@ use crate::config::DatabaseConfig;
 pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
 
 /// Opens a connection pool.
+///
+/// TLS follows the URL's `sslmode` and `sslrootcert` (see [`crate::config::backends`]).
 pub async fn connect(config: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
+    crate::tls::install_crypto_provider();
     PgPoolOptions::new()
         .max_connections(config.max_connections)
         .acquire_timeout(Duration::from_secs(5))

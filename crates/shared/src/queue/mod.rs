@@ -150,8 +150,8 @@ impl JobQueue {
         let config = backend_config(redis);
         let keys = Keys::new(&config);
         let storage = RedisStorage::new(conn.clone()).with_config(config);
-        let client =
-            redis::Client::open(redis.url.expose_secret()).expect("the URL already connected once");
+        let client = crate::tls::redis_client(redis.url.expose_secret(), redis.ca_file.as_deref())
+            .expect("the URL already connected once");
         Self {
             storage,
             conn,
@@ -359,7 +359,7 @@ impl JobQueue {
 /// Opens a Redis connection manager (reconnects by itself after a Redis restart).
 pub async fn connect(redis: &RedisConfig) -> Result<ConnectionManager, redis::RedisError> {
     use secrecy::ExposeSecret;
-    let client = redis::Client::open(redis.url.expose_secret())?;
+    let client = crate::tls::redis_client(redis.url.expose_secret(), redis.ca_file.as_deref())?;
     let config = redis::aio::ConnectionManagerConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(3)))
         .set_response_timeout(Some(Duration::from_secs(3)))

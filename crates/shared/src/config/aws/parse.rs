@@ -84,15 +84,18 @@ impl DatabaseSecret {
         })
     }
 
-    pub(super) fn url(&self, sslmode: &str) -> String {
+    pub(super) fn url(&self, sslmode: &str, root_cert: Option<&str>) -> String {
         // A bare IPv6 address needs brackets to be told apart from the port.
         let host = if self.host.contains(':') && !self.host.starts_with('[') {
             format!("[{}]", self.host)
         } else {
             self.host.clone()
         };
+        let root_cert = root_cert
+            .map(|file| format!("&sslrootcert={}", percent_encode(file.trim())))
+            .unwrap_or_default();
         format!(
-            "postgres://{}:{}@{host}:{}/{}?sslmode={sslmode}",
+            "postgres://{}:{}@{host}:{}/{}?sslmode={sslmode}{root_cert}",
             percent_encode(&self.username),
             percent_encode(self.password.expose_secret()),
             self.port,
@@ -180,7 +183,9 @@ mod tests {
     fn database_url_is_encoded_and_parses_back() {
         let raw = r#"{"username":"app user@x","password":"p@ss:w/rd%?#","host":"db.internal",
                       "port":"6432","dbname":"skill reel","engine":"postgres"}"#;
-        let url = DatabaseSecret::parse("db", raw).unwrap().url("require");
+        let url = DatabaseSecret::parse("db", raw)
+            .unwrap()
+            .url("require", None);
         assert_eq!(
             url,
             "postgres://app%20user%40x:p%40ss%3Aw%2Frd%25%3F%23@db.internal:6432/skill%20reel?sslmode=require"
@@ -197,9 +202,24 @@ mod tests {
     fn database_port_defaults_and_ipv6_gets_brackets() {
         let raw = r#"{"username":"u","password":"p","host":"::1","dbname":"d"}"#;
         assert_eq!(
-            DatabaseSecret::parse("db", raw).unwrap().url("prefer"),
+            DatabaseSecret::parse("db", raw)
+                .unwrap()
+                .url("prefer", None),
             "postgres://u:p@[::1]:5432/d?sslmode=prefer"
         );
+    }
+
+    #[test]
+    fn the_database_ca_bundle_joins_the_url() {
+        let raw = r#"{"username":"u","password":"p","host":"db","dbname":"d"}"#;
+        let secret = DatabaseSecret::parse("db", raw).unwrap();
+        let url = secret.url("verify-full", Some("/etc/skillreel/rds ca.pem"));
+        assert_eq!(
+            url,
+            "postgres://u:p@db:5432/d?sslmode=verify-full&sslrootcert=%2Fetc%2Fskillreel%2Frds%20ca.pem"
+        );
+        let options = PgConnectOptions::from_str(&url).unwrap();
+        assert!(matches!(options.get_ssl_mode(), PgSslMode::VerifyFull));
     }
 
     #[test]
