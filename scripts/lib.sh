@@ -25,6 +25,22 @@ ensure_cargo() {
   command -v cargo >/dev/null || die "cargo is missing: install a Rust toolchain (rustup) first"
 }
 
+# ensure_cargo_tool <crate> <version>: installs a cargo subcommand from crates.io (built
+# here: no prebuilt download) unless that version is already on PATH.
+ensure_cargo_tool() {
+  local crate="$1" version="$2"
+  if "$crate" --version 2>/dev/null | grep -qF "$version"; then
+    return 0
+  fi
+  log "installing $crate $version (cargo install, a few minutes once)"
+  CARGO_TARGET_DIR="$HOME/.cache/skillreel-tools-target" \
+    cargo install --locked --quiet --version "$version" "$crate"
+}
+
+ensure_openssl() {
+  command -v openssl >/dev/null || apt_install openssl
+}
+
 ensure_ffmpeg() {
   if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
     apt_install ffmpeg

@@ -8,6 +8,7 @@ cd "$REPO_ROOT"
 
 ensure_cargo
 ensure_ffmpeg
+ensure_openssl
 ensure_postgres
 ensure_redis
 bash scripts/moto.sh >/dev/null
@@ -20,6 +21,8 @@ export AWS_ENDPOINT_URL="http://127.0.0.1:${MOTO_PORT:-5055}"
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
 export SKILLREEL_TEST_CACHE="${SKILLREEL_TEST_CACHE:-$HOME/.cache/skillreel-test-media}"
 mkdir -p "$SKILLREEL_TEST_CACHE"
+
+bash scripts/lint.sh
 
 log "cargo test (workspace)"
 cargo test --workspace --locked -- --test-threads="${TEST_THREADS:-4}"
