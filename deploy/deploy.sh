@@ -53,7 +53,9 @@ usage() {
     exit "${1:-2}"
 }
 
-aws_() { aws --region "${REGION}" "$@"; }
+# AWS_ENDPOINT_URL is also passed as --endpoint-url: the v1 CLI ignores the variable for
+# some commands (rds modify-db-instance).
+aws_() { aws --region "${REGION}" ${AWS_ENDPOINT_URL:+--endpoint-url "${AWS_ENDPOINT_URL}"} "$@"; }
 
 # ---------------------------------------------------------------- packaging
 # Replaces each `Fn::Base64: "#include user_data/<role>.sh"` line of the template with the

@@ -22,7 +22,9 @@ under that prefix read as one of moto's Ubuntu AMIs (UBUNTU_AMI), as moto alread
 Amazon Linux's. Two gaps of moto's own CloudFormation models are filled: `!Ref` of an
 AWS::RDS::DBParameterGroup gives its name (not the model object), and `!GetAtt` answers
 LoadBalancerFullName, CanonicalHostedZoneID (load balancer) and TargetGroupFullName; and
-ExecuteChangeSet (`aws cloudformation deploy`) computes the stack's outputs too.
+ExecuteChangeSet (`aws cloudformation deploy`) computes the stack's outputs too; and
+deleting a stack deletes its NAT gateways, route tables, gateway endpoint, internet gateway
+and the network interfaces AWS would release with them.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from moto.core.common_models import CloudFormationModel
 from moto.server import main as moto_main
 from moto.cloudformation import models as cfn_models
 from moto.cloudformation import parsing as cfn_parsing
+from moto.ec2 import models as ec2_models
 from moto.elbv2 import models as elbv2_models
 from moto.rds import models as rds_models
 from moto.ssm import models as ssm_models
@@ -383,6 +386,75 @@ def _apply_with_outputs(self):
 
 
 cfn_models.ChangeSet.apply = _apply_with_outputs
+
+
+# moto's AWS::EC2::NatGateway cannot be deleted by CloudFormation, so the VPC never goes.
+def _delete_nat_gateway(self, account_id, region_name):
+    ec2_models.ec2_backends[account_id][region_name].delete_nat_gateway(self.id)
+
+
+ec2_models.nat_gateways.NatGateway.delete = _delete_nat_gateway
+
+# Nor route tables, gateway VPC endpoints, internet gateways and their attachments; and
+# it keeps the network interfaces of deleted NAT gateways and of the instances the groups
+# terminated. All of them keep the VPC "in use", so stack deletion failed. Each gets the
+# delete AWS performs (moto retries deletions in passes, so the order sorts itself out).
+def _backend(account_id, region_name):
+    return ec2_models.ec2_backends[account_id][region_name]
+
+
+def _detach_gateway(self, account_id, region_name):
+    if self.gateway_id and self.gateway_id.startswith("igw-"):
+        _backend(account_id, region_name).detach_internet_gateway(self.gateway_id, self.vpc_id)
+
+
+def _delete_route_table(self, account_id, region_name):
+    # moto's AWS::EC2::SubnetRouteTableAssociation is the route table object itself, so
+    # this runs once per association too.
+    backend = _backend(account_id, region_name)
+    if self.id in backend.route_tables:
+        backend.delete_route_table(self.id)
+
+
+ec2_models.route_tables.RouteTable.delete = _delete_route_table
+def _delete_endpoint(self, account_id, region_name):
+    backend = _backend(account_id, region_name)
+    # A route table deleted first has taken the endpoint's routes with it.
+    self.route_table_ids = [t for t in self.route_table_ids if t in backend.route_tables]
+    backend.delete_vpc_endpoints([self.id])
+
+
+ec2_models.vpcs.VPCEndPoint.delete = _delete_endpoint
+ec2_models.internet_gateways.InternetGateway.delete = lambda self, a, r: _backend(a, r).delete_internet_gateway(self.id)
+ec2_models.vpn_gateway.VPCGatewayAttachment.delete = _detach_gateway
+_delete_vpc = ec2_models.vpcs.VPC.delete_from_cloudformation_json.__func__
+
+
+def _delete_vpc_after_leftovers(cls, resource_name, cloudformation_json, account_id, region_name):
+    backend = _backend(account_id, region_name)
+    for eni in list(backend.enis.values()):
+        owner = eni.instance
+        if eni.subnet.vpc_id == resource_name and (owner is None or owner.state == "terminated"):
+            backend.enis.pop(eni.id, None)
+    _delete_vpc(cls, resource_name, cloudformation_json, account_id, region_name)
+
+
+ec2_models.vpcs.VPC.delete_from_cloudformation_json = classmethod(_delete_vpc_after_leftovers)
+
+# moto swallows why a resource could not be deleted; say it in the server log.
+_delete_resource = cfn_parsing.ResourceMap._delete_resource
+
+
+def _delete_resource_logged(self, parsed_resource, resource_json):
+    try:
+        _delete_resource(self, parsed_resource, resource_json)
+    except Exception as err:
+        print(f"moto_cfn: deleting {resource_json.get('Type')} {getattr(parsed_resource, 'logical_resource_id', '?')}: "
+              f"{err!r}", file=sys.stderr, flush=True)
+        raise
+
+
+cfn_parsing.ResourceMap._delete_resource = _delete_resource_logged
 
 
 if RUN_AS_SCRIPT:
