@@ -99,15 +99,22 @@ stack_status() {
         --query 'Stacks[0].StackStatus' --output text 2>/dev/null || echo NONE
 }
 
-output() {
-    aws_ cloudformation describe-stacks --stack-name "${STACK}" \
-        --query "Stacks[0].Outputs[?OutputKey=='$1'].OutputValue | [0]" --output text
+# The stack's outputs and parameters, read in one call into OUTPUTS and PARAMETERS.
+declare -A OUTPUTS=() PARAMETERS=()
+load_stack() {
+    local kind key value
+    OUTPUTS=()
+    PARAMETERS=()
+    while IFS=$'\t' read -r kind key value; do
+        case "${kind}" in
+            o) OUTPUTS["${key}"]="${value}" ;;
+            p) PARAMETERS["${key}"]="${value}" ;;
+        esac
+    done < <(aws_ cloudformation describe-stacks --stack-name "${STACK}" --output text --query \
+        "Stacks[0].[Outputs[].['o', OutputKey, OutputValue], Parameters[].['p', ParameterKey, ParameterValue]][]")
 }
 
-stack_parameter() {
-    aws_ cloudformation describe-stacks --stack-name "${STACK}" \
-        --query "Stacks[0].Parameters[?ParameterKey=='$1'].ParameterValue | [0]" --output text
-}
+output() { echo "${OUTPUTS[$1]:-}"; }
 
 ensure_artifact_bucket() {
     if aws_ s3api head-bucket --bucket "${ARTIFACT_BUCKET}" >/dev/null 2>&1; then
@@ -167,6 +174,7 @@ cmd_outputs() {
 
 cmd_roll() {
     local web worker
+    [[ ${#OUTPUTS[@]} -gt 0 ]] || load_stack
     web="$(output WebGroup)"
     worker="$(output WorkerGroup)"
     log "instance refresh of ${web} (web: new instances pass /health/ready before old ones leave)"
@@ -231,7 +239,8 @@ cmd_up() {
 
     local before_artifact="" before_web="" before_worker=""
     if [[ "${status}" != NONE ]]; then
-        before_artifact="$(stack_parameter ArtifactUri)"
+        load_stack
+        before_artifact="${PARAMETERS[ArtifactUri]:-}"
         before_web="$(output WebLaunchTemplateVersion)"
         before_worker="$(output WorkerLaunchTemplateVersion)"
     fi
@@ -245,6 +254,7 @@ cmd_up() {
         --tags project=skillreel \
         --parameter-overrides "${overrides[@]}"
 
+    load_stack
     write_redis_url
 
     if [[ "${status}" != NONE && "${roll}" -eq 1 ]]; then
@@ -256,7 +266,10 @@ cmd_up() {
     fi
 
     log "stack ${STACK} is up"
-    cmd_outputs
+    local key
+    for key in "${!OUTPUTS[@]}"; do
+        printf '%s\t%s\n' "${key}" "${OUTPUTS[${key}]}"
+    done | sort
     cat >&2 <<EOF
 
 Next: point $(output SiteUrl) at $(output LoadBalancerDns) (unless --hosted-zone-id did),
@@ -275,8 +288,9 @@ cmd_down() {
     [[ "$(stack_status)" != NONE ]] || die "no stack ${STACK} in ${REGION}"
     [[ "${yes}" -eq 1 ]] || die "this deletes stack ${STACK} in ${REGION}, its database included (a final snapshot is kept); rerun with --yes"
 
+    load_stack
     media="$(output MediaBucket)"
-    ARTIFACT_BUCKET="${ARTIFACT_BUCKET:-$(stack_parameter ArtifactBucket)}"
+    ARTIFACT_BUCKET="${ARTIFACT_BUCKET:-${PARAMETERS[ArtifactBucket]:-}}"
     database="$(aws_ cloudformation describe-stack-resource --stack-name "${STACK}" \
         --logical-resource-id Database --query StackResourceDetail.PhysicalResourceId --output text 2>/dev/null || true)"
     if [[ -n "${database}" && "${database}" != None ]]; then
@@ -289,10 +303,11 @@ cmd_down() {
     aws_ cloudformation delete-stack --stack-name "${STACK}"
     aws_ cloudformation wait stack-delete-complete --stack-name "${STACK}"
     # The secrets' fixed names must be free for the next `up`, not pending deletion.
-    local secret
+    local secret error
     for secret in "${SECRETS[@]}"; do
-        if aws_ secretsmanager describe-secret --secret-id "${secret}" >/dev/null 2>&1; then
-            aws_ secretsmanager delete-secret --secret-id "${secret}" --force-delete-without-recovery >/dev/null
+        if ! error="$(aws_ secretsmanager delete-secret --secret-id "${secret}" \
+            --force-delete-without-recovery 2>&1 >/dev/null)" && [[ "${error}" != *ResourceNotFound* ]]; then
+            die "cannot delete secret ${secret}: ${error}"
         fi
     done
     cat >&2 <<EOF

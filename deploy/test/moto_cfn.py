@@ -24,7 +24,9 @@ AWS::RDS::DBParameterGroup gives its name (not the model object), and `!GetAtt` 
 LoadBalancerFullName, CanonicalHostedZoneID (load balancer) and TargetGroupFullName; and
 ExecuteChangeSet (`aws cloudformation deploy`) computes the stack's outputs too; and
 deleting a stack deletes its NAT gateways, route tables, gateway endpoint, internet gateway
-and the network interfaces AWS would release with them.
+and the network interfaces AWS would release with them; and an update keeps the AMI
+parameter's resolved value instead of looking it up as a parameter name, and keeps the
+resources of types moto cannot update instead of dropping them from the stack.
 """
 
 from __future__ import annotations
@@ -440,6 +442,31 @@ def _delete_vpc_after_leftovers(cls, resource_name, cloudformation_json, account
 
 
 ec2_models.vpcs.VPC.delete_from_cloudformation_json = classmethod(_delete_vpc_after_leftovers)
+
+# On an update, moto hands UsePreviousValue the *resolved* value of an SSM-typed parameter
+# (an AMI id) and then looks that up as a parameter name; AWS keeps the name.
+_parse_ssm_parameter = cfn_parsing.ResourceMap.parse_ssm_parameter
+
+
+def _parse_ssm_parameter_or_resolved(self, value, value_type):
+    if not value.startswith("/") and value.startswith("ami-"):
+        return value
+    return _parse_ssm_parameter(self, value, value_type)
+
+
+cfn_parsing.ResourceMap.parse_ssm_parameter = _parse_ssm_parameter_or_resolved
+
+# An update of a type moto cannot update (RDS instances, the shims above...) used to drop
+# the resource from the stack; it keeps its current state instead.
+_parse_and_update_resource = cfn_parsing.parse_and_update_resource
+
+
+def _update_or_keep(logical_id, resource_json, resources_map, account_id, region_name):
+    updated = _parse_and_update_resource(logical_id, resource_json, resources_map, account_id, region_name)
+    return updated if updated is not None else resources_map[logical_id]
+
+
+cfn_parsing.parse_and_update_resource = _update_or_keep
 
 # moto swallows why a resource could not be deleted; say it in the server log.
 _delete_resource = cfn_parsing.ResourceMap._delete_resource
