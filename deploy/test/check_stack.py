@@ -355,7 +355,7 @@ def deployed_checks(path: str, stack: str) -> None:
         workers = metrics["workers"]["MetricStat"]["Metric"]
         eq((workers["MetricName"], workers["Dimensions"]),
            ("GroupInServiceInstances", [{"Name": "AutoScalingGroupName", "Value": physical["WorkerGroup"]}]), "workers")
-        eq(metrics["backlog"]["Expression"], "depth / MAX([workers, 1])", "expression")
+        eq(metrics["backlog"]["Expression"], "IF(workers > 0, depth / workers, depth)", "expression")
         eq([m["Id"] for m in metrics.values() if m.get("ReturnData")], ["backlog"], "returned metric")
         eq(config["TargetValue"], 10.0, "target")
 

@@ -16,17 +16,17 @@ against the API's input shapes, so a misspelt property fails the deployment):
 moto has no API for AWS::ElastiCache::ParameterGroup and AWS::SSM::Association: those are
 only recorded, so references to them resolve; the tests check them in the template.
 
-moto also lacks the public parameter of the template's default AMI (Ubuntu's, under
-/aws/service/canonical/) and resolves a default even when it is overridden: the parameters
-under that prefix read as one of moto's Ubuntu AMIs (UBUNTU_AMI), as moto already does for
-Amazon Linux's. Two gaps of moto's own CloudFormation models are filled: `!Ref` of an
-AWS::RDS::DBParameterGroup gives its name (not the model object), and `!GetAtt` answers
-LoadBalancerFullName, CanonicalHostedZoneID (load balancer) and TargetGroupFullName; and
-ExecuteChangeSet (`aws cloudformation deploy`) computes the stack's outputs too; and
-deleting a stack deletes its NAT gateways, route tables, gateway endpoint, internet gateway
-and the network interfaces AWS would release with them; and an update keeps the AMI
-parameter's resolved value instead of looking it up as a parameter name, and keeps the
-resources of types moto cannot update instead of dropping them from the stack.
+Gaps of moto's own CloudFormation patched here, each where it is patched:
+  - the default AMI's public parameter (Ubuntu's, under /aws/service/canonical/) is missing,
+    and moto resolves a parameter's default even when it is overridden: it reads as one of
+    moto's Ubuntu AMIs (UBUNTU_AMI), as moto already does for Amazon Linux's;
+  - `!Ref` of an AWS::RDS::DBParameterGroup gave the model object instead of its name;
+  - `!GetAtt` lacked LoadBalancerFullName, CanonicalHostedZoneID and TargetGroupFullName;
+  - ExecuteChangeSet (what `aws cloudformation deploy` uses) left the stack without outputs;
+  - an update looked up the AMI parameter's resolved value as a parameter name, and dropped
+    the resources of types moto cannot update from the stack;
+  - deleting a stack left NAT gateways, route tables, the gateway endpoint, the internet
+    gateway attachment and released network interfaces behind, so the VPC never went.
 """
 
 from __future__ import annotations
