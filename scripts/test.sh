@@ -33,6 +33,9 @@ SKILLREEL_SCHEMATHESIS_NO_BUILD=1 bash scripts/schemathesis.sh
 log "user_data sandbox tests"
 bash user_data/test/run.sh
 
+log "deploy/: cfn-lint, then the CloudFormation stack deployed on moto and checked (report: var/deploy-test/)"
+bash deploy/test.sh
+
 log "CONFIG_SOURCE=aws end to end (web binary against the AWS emulator)"
 WEB_BIN="$CARGO_TARGET_DIR/debug/skillreel-web" bash user_data/test/aws_e2e.sh
 
