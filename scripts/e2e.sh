@@ -2,6 +2,9 @@
 # Browser tests of the front end against a real, throwaway system.
 #
 #   scripts/e2e.sh            build, start web + worker on a free port, run e2e/, clean up
+#   SKILLREEL_E2E_BASE_URL=https://localhost:8443 scripts/e2e.sh
+#                             run e2e/ against a system already running there (no build,
+#                             no services, no load smoke; scripts/cluster-test.sh does this)
 #
 # Needs PostgreSQL (127.0.0.1:5432, user postgres), Redis (127.0.0.1:6379) and ffmpeg
 # running/installed; installs Chromium (Debian package) and the npm dependencies of
@@ -13,6 +16,9 @@
 #   PG_ADMIN_URL               admin connection (default postgres://postgres:postgres@127.0.0.1:5432/postgres)
 #   REDIS_URL                  default redis://127.0.0.1:6379
 #   SKILLREEL_E2E_KEEP=1       keep the temp directory (logs, storage) for inspection
+#   SKILLREEL_E2E_CA           with SKILLREEL_E2E_BASE_URL: a PEM CA that Chromium and node
+#                              trust for it (a throwaway NSS database; needs certutil)
+#   SKILLREEL_E2E_OUTPUT       where screenshots go (default e2e/output/)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -36,6 +42,32 @@ command -v cargo >/dev/null || die "cargo is missing"
 if [ ! -d "$ROOT/e2e/node_modules/playwright-core" ]; then
   log "npm ci in e2e/"
   (cd "$ROOT/e2e" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# Runs the browser tests against $1, with the extra environment given after it.
+run_browser_tests() {
+  local base="$1"
+  shift
+  (cd "$ROOT/e2e" && env "$@" SKILLREEL_BASE_URL="$base" CHROMIUM_PATH="$CHROMIUM_PATH" \
+    node --test --test-concurrency=1 --test-reporter=spec tests/)
+}
+
+# ---------- against a running system ----------
+if [ -n "${SKILLREEL_E2E_BASE_URL:-}" ]; then
+  extra=()
+  if [ -n "${SKILLREEL_E2E_CA:-}" ]; then
+    # Chromium trusts the CAs of $HOME/.pki/nssdb, node those of NODE_EXTRA_CA_CERTS.
+    command -v certutil >/dev/null || apt_install libnss3-tools
+    CA_HOME="$(mktemp -d "${TMPDIR:-/tmp}/skillreel-e2e-home.XXXXXX")"
+    trap 'rm -rf "$CA_HOME"' EXIT
+    mkdir -p "$CA_HOME/.pki/nssdb"
+    certutil -d "sql:$CA_HOME/.pki/nssdb" -N --empty-password
+    certutil -d "sql:$CA_HOME/.pki/nssdb" -A -t "C,," -n "skillreel e2e CA" -i "$SKILLREEL_E2E_CA"
+    extra=(HOME="$CA_HOME" NODE_EXTRA_CA_CERTS="$SKILLREEL_E2E_CA")
+  fi
+  log "running the browser tests against $SKILLREEL_E2E_BASE_URL"
+  run_browser_tests "${SKILLREEL_E2E_BASE_URL%/}" "${extra[@]}"
+  exit
 fi
 
 # ---------- build ----------
@@ -137,8 +169,7 @@ kill -0 "$WORKER_PID" 2>/dev/null || { tail -n 40 "$WORK/worker.log" >&2; die "s
 # ---------- tests ----------
 log "running the browser tests against $BASE_URL"
 set +e
-(cd "$ROOT/e2e" && SKILLREEL_BASE_URL="$BASE_URL" CHROMIUM_PATH="$CHROMIUM_PATH" \
-  node --test --test-concurrency=1 --test-reporter=spec tests/)
+run_browser_tests "$BASE_URL"
 status=$?
 set -e
 if [ "$status" != 0 ]; then

@@ -41,3 +41,6 @@ WEB_BIN="$CARGO_TARGET_DIR/debug/skillreel-web" bash user_data/test/aws_e2e.sh
 
 log "browser end-to-end tests (headless Chromium)"
 SKILLREEL_E2E_NO_BUILD=1 bash scripts/e2e.sh
+
+log "cluster: nginx with TLS in front of two web instances, two workers; failover (scripts/cluster-test.sh)"
+bash scripts/cluster-test.sh
