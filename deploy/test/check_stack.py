@@ -204,9 +204,8 @@ def documented_variables() -> set[str]:
     """The variables the config modules list in their docs, plus what user_data reads."""
     text = "".join(p.read_text() for p in (ROOT / "crates/shared/src/config").rglob("*.rs"))
     found = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", text))
-    # artifact_uri is read by user_data, not by the services. DATABASE_SSLROOTCERT arrives
-    # with TLS to PostgreSQL (issue 12), built at the same time as this template.
-    return found | {"ARTIFACT_URI", "DATABASE_SSLROOTCERT"}
+    # artifact_uri is read by user_data, not by the services.
+    return found | {"ARTIFACT_URI"}
 
 
 # ====================================================================== deployed
@@ -429,7 +428,6 @@ def deployed_checks(path: str, stack: str) -> None:
             "/skillreel/s3_expected_bucket_owner": account,
             "/skillreel/artifact_uri": parameters["ArtifactUri"],
             "/skillreel/database_sslmode": "verify-full",
-            "/skillreel/database_sslrootcert": "/etc/skillreel/rds-ca-bundle.pem",
             "/skillreel/database_max_connections": "10",
             "/skillreel/worker_concurrency": "2",
             "/skillreel/trusted_proxies": ",".join(sorted(cidrs)),
