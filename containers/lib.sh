@@ -18,7 +18,6 @@ CHECK_JSONSCHEMA_VERSION=0.39.0
 
 # Local stand-ins of images that no registry reachable here serves (docs/CONTAINERS.md).
 DEBIAN_SUITE=bookworm
-DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 STANDIN_DEBIAN=localhost/skillreel-standin/debian:bookworm-slim
 STANDIN_POSTGRES=localhost/skillreel-standin/postgres:15-bookworm
 STANDIN_REDIS=localhost/skillreel-standin/redis:7-bookworm
@@ -99,6 +98,13 @@ EOF
   export CONTAINERS_CONF="$CACHE_DIR/containers.conf"
 }
 
+# The site of the first Debian archive in the host's apt sources whose suite matches a pattern.
+apt_site() {
+  # shellcheck disable=SC2016  # $(SITE) is apt's field, not the shell's
+  apt-get indextargets --format '$(SITE) $(RELEASE) $(TARGET_OF)' 2>/dev/null \
+    | awk -v re="$1" '$3 == "deb" && $2 ~ re && $1 ~ /debian/ { print $1; exit }'
+}
+
 # debian:bookworm-slim's stand-in: a minbase debootstrap from Debian's mirror, set up as
 # the official slim image is (deb822 sources with updates and security, no docs or man
 # pages, apt caches cleaned), imported as a one-layer image.
@@ -106,20 +112,27 @@ ensure_standin_debian() {
   podman image exists "$STANDIN_DEBIAN" && return 0
   local rootfs="$CACHE_DIR/rootfs-$DEBIAN_SUITE"
   if [ ! -f "$rootfs/.skillreel-complete" ]; then
+    # The Debian archive and its security archive, as the host's apt reaches them
+    # (DEBIAN_MIRROR and DEBIAN_SECURITY_MIRROR override).
+    local mirror security
+    mirror="${DEBIAN_MIRROR:-$(apt_site '^[a-z]+$')}"
+    security="${DEBIAN_SECURITY_MIRROR:-$(apt_site '-security$')}"
+    { [ -n "$mirror" ] && [ -n "$security" ]; } \
+      || die "the host's apt sources name no Debian archive or no security archive: set DEBIAN_MIRROR and DEBIAN_SECURITY_MIRROR"
     log "debootstrap $DEBIAN_SUITE (minbase) into $rootfs"
     rm -rf "$rootfs"
-    debootstrap --variant=minbase "$DEBIAN_SUITE" "$rootfs" "$DEBIAN_MIRROR" >"$CACHE_DIR/debootstrap.log" 2>&1 \
+    debootstrap --variant=minbase "$DEBIAN_SUITE" "$rootfs" "$mirror" >"$CACHE_DIR/debootstrap.log" 2>&1 \
       || { tail -n 20 "$CACHE_DIR/debootstrap.log" >&2; die "debootstrap failed (log: $CACHE_DIR/debootstrap.log)"; }
     rm -f "$rootfs/etc/apt/sources.list"
     cat >"$rootfs/etc/apt/sources.list.d/debian.sources" <<EOF
 Types: deb
-URIs: http://deb.debian.org/debian
+URIs: $mirror
 Suites: $DEBIAN_SUITE $DEBIAN_SUITE-updates
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 
 Types: deb
-URIs: http://deb.debian.org/debian-security
+URIs: $security
 Suites: $DEBIAN_SUITE-security
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
