@@ -6,7 +6,8 @@
 #     specification's JSON schema, and read by podman-compose: it must refuse to run
 #     without JWT_SECRET, publish no PostgreSQL or Redis port, and pass JWT_SECRET to
 #     the web and the worker;
-#   - the Dockerfiles against the code: cargo builds with --release --locked, the rust
+#   - the Dockerfiles against the code: cargo builds with --release --locked (its cache
+#     mounts locked, as compose builds both images at once), the rust
 #     image's version is rust-toolchain.toml's channel (without that file: at least the
 #     workspace rust-version), every workspace member is copied into the build, and the
 #     two runtime stages agree (base image, package pins, uid);
@@ -112,6 +113,9 @@ for name in ("Dockerfile.web", "Dockerfile.worker"):
         for flag in ("--locked", "--release", f"-p {package}"):
             if flag not in line:
                 problems.append(f"{name}: cargo build without {flag}")
+    for mount in re.findall(r"--mount=type=cache\S*", text):
+        if "sharing=locked" not in mount:
+            problems.append(f"{name}: {mount} without sharing=locked (web and worker build at once)")
     match = re.search(r"^ARG BUILD_IMAGE=\S*rust:(\d+\.\d+\.\d+)-bookworm$", text, re.M)
     if not match:
         problems.append(f"{name}: ARG BUILD_IMAGE is not rust:X.Y.Z-bookworm (an exact version)")

@@ -111,14 +111,23 @@ fi
 phase "build image ($([ "$FULL_BUILD" = 1 ] && echo toolchain || echo prebuilt))"
 
 log "building the web and worker images from Dockerfile.web and Dockerfile.worker (log: $RUN_DIR/build.log)"
-compose build web worker >"$RUN_DIR/build.log" 2>&1 \
-  || { tail -n 40 "$RUN_DIR/build.log" >&2; die "image build failed (log: $RUN_DIR/build.log)"; }
+if ! compose build web worker >"$RUN_DIR/build.log" 2>&1; then
+  tail -n 40 "$RUN_DIR/build.log" >&2
+  if grep -q "^E: Version '.*' for '.*' was not found" "$RUN_DIR/build.log"; then
+    log "Debian no longer offers a pinned version: containers/lint.sh --versions shows the current ones;"
+    log "put them in the ARG *_VERSION lines of Dockerfile.web and Dockerfile.worker (docs/CONTAINERS.md)"
+  fi
+  die "image build failed (log: $RUN_DIR/build.log)"
+fi
 for image in localhost/skillreel-web:test localhost/skillreel-worker:test; do
   [ "$(podman image inspect --format '{{.Config.User}}' "$image")" = 10001:10001 ] \
     || die "$image does not run as 10001:10001"
   podman image inspect --format '{{json .Config.Healthcheck}}' "$image" | grep -q curl \
     || die "$image has no HEALTHCHECK"
 done
+# The images these tags named before this build, now untagged: gone, or every run would
+# leave a few hundred megabytes behind.
+podman image prune -f >/dev/null 2>&1 || true
 phase "web and worker images"
 
 # ---------- the stack ----------
