@@ -31,6 +31,14 @@ for arg in "$@"; do
   esac
 done
 [ "$(id -u)" = 0 ] || die "run as root: the images are built and run with rootful podman"
+# One run at a time on a machine. flock -o holds the lock in a process of its own: an
+# inherited lock descriptor would stay open in conmon and aardvark-dns for as long as a
+# stack left by --keep runs, and block every later run.
+mkdir -p "$CACHE_DIR"
+if [ -z "${SKILLREEL_CONTAINERS_LOCKED:-}" ]; then
+  command -v flock >/dev/null || apt_install util-linux
+  SKILLREEL_CONTAINERS_LOCKED=1 exec flock -o -w 3600 "$CACHE_DIR/test.lock" bash "$CONTAINERS_DIR/test.sh" "$@"
+fi
 
 PROJECT=skillreel-ctest
 RUN_DIR="$CACHE_DIR/run"
@@ -46,9 +54,6 @@ ensure_podman
 ensure_tools
 # Docker's image format: the OCI format has no HEALTHCHECK, and podman would drop it.
 export BUILDAH_FORMAT=docker
-mkdir -p "$CACHE_DIR"
-exec 9>"$CACHE_DIR/test.lock"
-flock -w 3600 9 || die "another containers/test.sh holds $CACHE_DIR/test.lock"
 
 # Compose needs these to read the files at all, even to tear down.
 export JWT_SECRET="${JWT_SECRET:-$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')}"
