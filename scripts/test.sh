@@ -44,3 +44,7 @@ SKILLREEL_E2E_NO_BUILD=1 bash scripts/e2e.sh
 
 log "cluster: nginx with TLS in front of two web instances, two workers; failover (scripts/cluster-test.sh)"
 bash scripts/cluster-test.sh
+
+log "containers: hadolint and compose checks, then the images built and the compose stack run with podman (docs/CONTAINERS.md)"
+bash containers/lint.sh
+SKILLREEL_CONTAINERS_BIN_DIR="$CARGO_TARGET_DIR/debug" bash containers/test.sh
