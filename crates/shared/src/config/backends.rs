@@ -49,20 +49,9 @@ fn is_rediss(url: &str) -> bool {
         .is_some_and(|scheme| scheme.eq_ignore_ascii_case("rediss://"))
 }
 
-/// Whether `src` sets [`ALLOW_PLAINTEXT`].
+/// Whether `src` sets [`ALLOW_PLAINTEXT`] (`true` or `false`).
 pub(super) fn plaintext_allowed(src: &dyn Source) -> Result<bool, ConfigError> {
-    match src
-        .get(ALLOW_PLAINTEXT)
-        .map(|v| v.trim().to_ascii_lowercase())
-    {
-        None => Ok(false),
-        Some(v) if v.is_empty() || v == "false" || v == "0" => Ok(false),
-        Some(v) if v == "true" || v == "1" => Ok(true),
-        Some(other) => Err(ConfigError::Invalid {
-            name: ALLOW_PLAINTEXT.to_owned(),
-            reason: format!("expected `true` or `false`, got `{other}`"),
-        }),
-    }
+    super::parse(src, ALLOW_PLAINTEXT, false)
 }
 
 /// Refuses a configuration that could talk to PostgreSQL or Redis in the clear.
