@@ -47,7 +47,14 @@ async fn black_start_clip() -> PathBuf {
 /// The frame at `t` s of `path`, scaled to 640x360 RGB.
 async fn frame(path: &Path, t: f64) -> Vec<u8> {
     let out = tokio::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-ss", &format!("{t:.3}"), "-i"])
+        .args(["-v", "error"])
+        // No seek for t = 0: ffmpeg 5.1 returns no frame at all for `-ss 0` on a JPEG.
+        .args(if t > 0.0 {
+            vec!["-ss".to_owned(), format!("{t:.3}")]
+        } else {
+            vec![]
+        })
+        .arg("-i")
         .arg(path)
         .args(["-frames:v", "1", "-vf"])
         .arg(format!("scale={POSTER_WIDTH}:{POSTER_HEIGHT}"))
@@ -62,7 +69,9 @@ async fn frame(path: &Path, t: f64) -> Vec<u8> {
     );
     assert_eq!(
         out.stdout.len(),
-        (POSTER_WIDTH * POSTER_HEIGHT * 3) as usize
+        (POSTER_WIDTH * POSTER_HEIGHT * 3) as usize,
+        "one frame at {t} s of {}",
+        path.display()
     );
     out.stdout
 }

@@ -38,7 +38,14 @@ impl Frame {
 /// The frame at `t` seconds of `path` (any image or video), scaled to 640x360, as RGB.
 pub async fn frame(path: &Path, t: f64) -> Frame {
     let out = tokio::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-ss", &format!("{t:.3}"), "-i"])
+        .args(["-v", "error"])
+        // No seek for t = 0: ffmpeg 5.1 returns no frame at all for `-ss 0` on a JPEG.
+        .args(if t > 0.0 {
+            vec!["-ss".to_owned(), format!("{t:.3}")]
+        } else {
+            vec![]
+        })
+        .arg("-i")
         .arg(path)
         .args([
             "-frames:v",
