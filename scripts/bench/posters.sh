@@ -36,31 +36,37 @@ machine_facts
 
 results="$dir/results.tsv"
 : >"$results"
-run() { # <label> <args...>
-  local label="$1"; shift
+run() { # <run number> <label> <args...>
+  local i="$1" label="$2"; shift 2
   /usr/bin/time -f "%U %S %e %M" -o "$dir/time" ffmpeg -loglevel error "$@"
   read -r user sys wall rss <"$dir/time"
-  printf '%s\t%.2f\t%.2f\t%s\t%s\n' "$label" "$(echo "$user + $sys" | bc)" "$wall" "$rss" \
-    "$(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$results"
+  local sizes=""
+  [ "$label" = with ] && sizes="poster $(stat -c %s "$dir/out/poster.jpg") B, preview $(stat -c %s "$dir/out/preview.mp4") B"
+  printf '%s\t%s\t%.2f\t%.2f\t%s\t%s\t%s\n' "$i" "$label" "$(echo "$user + $sys" | bc)" "$wall" "$rss" \
+    "$(cut -d' ' -f1-3 /proc/loadavg)" "$sizes" | tee -a "$results"
   rm -f "$dir/out/"*
 }
-printf 'variant\tcpu_s\twall_s\tmax_rss_kb\tloadavg\n'
+printf 'run\tvariant\tcpu_s\twall_s\tmax_rss_kb\tloadavg\toutputs\n'
 for i in $(seq 1 "$runs"); do
   # Alternate the order so drifting machine load hits both variants alike.
   if [ $((i % 2)) -eq 1 ]; then
-    run without "${without[@]}"; run with "${with[@]}"
+    run "$i" without "${without[@]}"; run "$i" with "${with[@]}"
   else
-    run with "${with[@]}"; run without "${without[@]}"
+    run "$i" with "${with[@]}"; run "$i" without "${without[@]}"
   fi
 done
 machine_facts
 python3 - "$results" <<'PY'
 import statistics, sys
-rows = [line.split("\t") for line in open(sys.argv[1]) if line.strip()]
-med = lambda label, col: statistics.median(float(r[col]) for r in rows if r[0] == label)
-cpu_w, cpu_o = med("with", 1), med("without", 1)
+rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1]) if line.strip()]
+med = lambda label, col: statistics.median(float(r[col]) for r in rows if r[1] == label)
+cpu_w, cpu_o = med("with", 2), med("without", 2)
 print(f"median cpu_s: without {cpu_o:.2f}, with {cpu_w:.2f} -> +{cpu_w - cpu_o:.2f} s "
       f"({(cpu_w - cpu_o) / cpu_o * 100:.1f} % of the run)")
-print(f"median wall_s: without {med('without', 2):.2f}, with {med('with', 2):.2f}; "
-      f"median max RSS: without {med('without', 3) / 1024:.0f} MiB, with {med('with', 3) / 1024:.0f} MiB")
+cpu = {(r[0], r[1]): float(r[2]) for r in rows}
+pairs = sorted(cpu[(i, "with")] - cpu[(i, "without")] for i, v in cpu if v == "with")
+print(f"paired differences (with - without, same run): {', '.join(f'{d:+.2f}' for d in pairs)}; "
+      f"median {statistics.median(pairs):+.2f} s ({statistics.median(pairs) / cpu_o * 100:+.1f} %)")
+print(f"median wall_s: without {med('without', 3):.2f}, with {med('with', 3):.2f}; "
+      f"median max RSS: without {med('without', 4) / 1024:.0f} MiB, with {med('with', 4) / 1024:.0f} MiB")
 PY
