@@ -36,6 +36,7 @@ machine_facts
 
 results="$dir/results.tsv"
 : >"$results"
+: >"$dir/branch.tsv"
 run() { # <run number> <label> <args...>
   local i="$1" label="$2"; shift 2
   /usr/bin/time -f "%U %S %e %M" -o "$dir/time" ffmpeg -loglevel error "$@"
@@ -55,7 +56,30 @@ for i in $(seq 1 "$runs"); do
     run "$i" with "${with[@]}"; run "$i" without "${without[@]}"
   fi
 done
+# The branch on its own: the poster and preview chains on a processed video, against a
+# plain decode of the same file (what the branch adds, without the main encode's noise).
+ffmpeg -loglevel error "${without[@]}"
+mapfile -t branch < <("$args_bin" "$clip" "$dir/out" branch)
+for i in $(seq 1 "$runs"); do
+  for variant in decode branch; do
+    if [ "$variant" = decode ]; then
+      /usr/bin/time -f "%U %S" -o "$dir/time" ffmpeg -loglevel error -nostdin -i "$dir/out/processed.mp4" -f null -
+    else
+      /usr/bin/time -f "%U %S" -o "$dir/time" ffmpeg -loglevel error "${branch[@]}"
+    fi
+    read -r user sys <"$dir/time"
+    printf '%s\t%s\t%.2f\n' "$i" "$variant" "$(echo "$user + $sys" | bc)" | tee -a "$dir/branch.tsv"
+  done
+done
+rm -f "$dir/out/"*
 machine_facts
+python3 - "$dir/branch.tsv" <<'PY'
+import statistics, sys
+rows = [line.split("\t") for line in open(sys.argv[1]) if line.strip()]
+cpu = {(r[0], r[1]): float(r[2]) for r in rows}
+d = sorted(cpu[(i, "branch")] - cpu[(i, "decode")] for i, v in cpu if v == "branch")
+print(f"branch alone (branch - decode, same run): {', '.join(f'{x:+.2f}' for x in d)}; median {statistics.median(d):+.2f} s")
+PY
 python3 - "$results" <<'PY'
 import statistics, sys
 rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1]) if line.strip()]

@@ -3,8 +3,11 @@
 //! (`scripts/bench/posters.sh`).
 //!
 //! ```text
-//! pipeline_args <clip.mp4> <out-dir> with|without
+//! pipeline_args <clip.mp4> <out-dir> with|without|branch
 //! ```
+//! `branch` prints a command that runs only the poster and preview chains on
+//! `<out-dir>/processed.mp4` (a processed video of `<clip.mp4>`): their own cost
+//! against a decode of the same file.
 //! Media settings come from the environment like the worker's (`FFMPEG_PRESET`,
 //! `MEDIA_ASSETS_DIR`, ...); default assets are generated on first use.
 
@@ -13,19 +16,22 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use skillreel_shared::{
     config::Config,
-    media::{assets, ffprobe, pipeline, renditions::RenditionPaths},
+    media::{
+        assets, ffprobe, pipeline,
+        renditions::{self, ClipWindow, RenditionPaths},
+    },
 };
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let [clip, out_dir, mode] = argv.as_slice() else {
-        bail!("usage: pipeline_args <clip.mp4> <out-dir> with|without");
+        bail!("usage: pipeline_args <clip.mp4> <out-dir> with|without|branch");
     };
     let with = match mode.as_str() {
-        "with" => true,
+        "with" | "branch" => true,
         "without" => false,
-        other => bail!("mode must be `with` or `without`, not {other:?}"),
+        other => bail!("mode must be `with`, `without` or `branch`, not {other:?}"),
     };
     // Only the media settings are used; the test source supplies a throwaway JWT secret
     // so no real one is needed to print a command.
@@ -40,6 +46,22 @@ async fn main() -> anyhow::Result<()> {
         poster: out_dir.join("poster.jpg"),
         preview: out_dir.join("preview.mp4"),
     };
+    if mode == "branch" {
+        let processed = out_dir.join("processed.mp4");
+        let window = ClipWindow {
+            start_secs: assets.intro_secs,
+            secs: source.duration_secs.min(media.max_output_secs),
+        };
+        let mut args: Vec<String> = vec!["-y".into(), "-nostdin".into(), "-i".into()];
+        args.push(processed.to_string_lossy().into_owned());
+        args.push("-filter_complex".into());
+        args.push(renditions::filter_chains("0:v", window));
+        args.extend(renditions::output_args(&paths));
+        for arg in args {
+            println!("{arg}");
+        }
+        return Ok(());
+    }
     let renditions = with.then_some(pipeline::Renditions {
         paths: &paths,
         clip_secs: source.duration_secs,
