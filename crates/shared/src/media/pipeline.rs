@@ -209,6 +209,19 @@ pub async fn process(
         (reporter.lock().unwrap_or_else(PoisonError::into_inner))(percent(secs, expected));
     })
     .await?;
+    if let Some(r) = &renditions {
+        // ffmpeg succeeds without writing an output whose chain got no frame (a video
+        // stream far shorter than its container says): the same bytes would do it
+        // again, so this is the input's fault, not a reason to retry.
+        for file in [&r.paths.poster, &r.paths.preview] {
+            let written = tokio::fs::metadata(file).await.is_ok_and(|m| m.len() > 0);
+            if !written {
+                return Err(MediaError::InvalidInput(
+                    "the video has too few frames to make its poster and preview".into(),
+                ));
+            }
+        }
+    }
     let result = ffprobe::probe(cfg, output).await?;
     (on_progress.lock().unwrap_or_else(PoisonError::into_inner))(100.0);
     let elapsed = started.elapsed();

@@ -302,7 +302,7 @@ async fn attempt(ctx: &Arc<JobContext>, video: &Video) -> Result<ProcessedKeys, 
     }
 
     let keys = output_keys(&video.original_key);
-    // The small files first: a video marked processed always has its poster and preview.
+    // All three are stored before the row says `processed`, so its URLs all load.
     let stored = async {
         ctx.storage
             .put_file(&keys.thumbnail, &renditions.poster, "image/jpeg")
