@@ -1,6 +1,7 @@
 //! Poster and hover preview: cut from the player's clip in the pipeline's ffmpeg run,
-//! served like the processed video, removed with it. Called from the end-to-end tests
-//! (`e2e.rs`) on both storage backends, so no extra processing is paid for.
+//! served like the processed video, removed with it. The checks are called from the
+//! end-to-end tests (`e2e.rs`) on both storage backends, so no extra processing is paid
+//! for; the test here covers a store that fails halfway.
 
 use std::path::Path;
 
@@ -166,4 +167,35 @@ pub async fn keys(sys: &System, id: i64) -> (String, String) {
         .fetch_one(&sys.db)
         .await
         .unwrap()
+}
+
+/// A store that fails after the poster went up (the preview's directory is a file, so
+/// every attempt fails there) ends `failed` with no poster, preview or video left behind.
+#[sqlx::test(migrations = "../../migrations")]
+async fn a_failed_store_leaves_no_poster_behind(db: sqlx::PgPool) {
+    let mut sys = System::start(db, skillreel_shared::config::StorageBackend::Local).await;
+    let blocker = sys
+        .config
+        .storage
+        .local_dir
+        .join("processed")
+        .join("previews");
+    std::fs::create_dir_all(blocker.parent().unwrap()).unwrap();
+    std::fs::write(&blocker, b"not a directory").unwrap();
+    let token = sys.player("Gus").await;
+    let id = sys
+        .upload(
+            &token,
+            &crate::helpers::clip(1920, 1080, 21.0).await,
+            "blocked",
+        )
+        .await;
+    let _worker = sys.start_worker().await;
+    let d = sys
+        .wait_status(&token, id, &["failed"], std::time::Duration::from_secs(180))
+        .await;
+    assert!(d["attempts"].as_i64().unwrap() >= 1, "{d}");
+    assert_eq!(d["thumbnail_url"], Value::Null, "{d}");
+    // Only the blocking file itself: the poster stored before the preview failed is gone.
+    assert_eq!(sys.objects("processed/").await, ["processed/previews"]);
 }
