@@ -489,9 +489,11 @@ def step_failover_worker():
         check("released the jobs of dead workers" in f.read(), "the survivor never released the dead worker's jobs")
     duration = check_playable(done["processed_url"], 26.0)
 
-    # Exactly one output per processed video in the bucket, none for anything else.
+    # Exactly one output (video, poster, preview) per processed video in the bucket, none
+    # for anything else.
     outputs = sorted(s3_keys("processed/"))
-    expected = sorted(k for [k] in sql("SELECT processed_key FROM videos WHERE processed_key IS NOT NULL"))
+    expected = sorted(k for row in sql("SELECT processed_key, thumbnail_key, preview_key FROM videos "
+                                       "WHERE processed_key IS NOT NULL") for k in row)
     check(outputs == expected, f"processed/ holds {outputs}, the database names {expected}")
     # Every recorded video still has its original; an original with no video would be an
     # upload whose web instance died between storing it and recording it (reported only).

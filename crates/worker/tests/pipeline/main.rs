@@ -4,5 +4,6 @@
 mod e2e;
 mod faults;
 mod helpers;
+mod posters;
 mod recovery;
 mod startup;
