@@ -22,7 +22,7 @@ use utoipa::{
     },
 };
 
-use super::{auth, health, public, upload, videos};
+use super::{auth, events, health, public, upload, videos};
 use crate::error::{ErrorBody, FieldErrorBody};
 
 struct BearerAuth;
@@ -160,6 +160,7 @@ fn error_response(description: &str) -> RefOr<utoipa::openapi::Response> {
         auth::signup, auth::login,
         upload::upload, videos::list, videos::get, videos::publish, videos::delete,
         public::videos, public::vote, public::rankings,
+        events::events,
     ),
     components(schemas(ErrorBody, FieldErrorBody)),
     modifiers(&BearerAuth, &SharedResponses),
