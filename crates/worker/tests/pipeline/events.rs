@@ -111,6 +111,15 @@ fn check_run(client: &str, events: &[Seen]) {
     );
     let steps = events.iter().filter(|e| e.name == "progress").count();
     assert!(steps >= 3, "{client}: several progress events: {summary:?}");
+    // ffmpeg reports ten times a second; unless the job runs faster than 50× realtime
+    // (here it runs at about 8×) the typical step is under 5 %.
+    let mut gaps: Vec<f64> = progress.windows(2).map(|w| w[1] - w[0]).collect();
+    gaps.sort_by(f64::total_cmp);
+    let median = gaps[gaps.len() / 2];
+    assert!(
+        median <= 5.0,
+        "{client}: median progress step {median} %: {progress:?}"
+    );
     assert!(
         events
             .iter()
