@@ -58,15 +58,20 @@ async fn next(reader: &mut SseReader) -> Option<Frame> {
 
 /// The next event, skipping comments: (name, id, data).
 async fn next_event(reader: &mut SseReader) -> Option<(String, u64, Value)> {
-    loop {
-        match next(reader).await? {
-            Frame::Comment(_) => continue,
-            Frame::Event { name, id, data, .. } => {
-                let id = id.expect("every event has an id").parse().unwrap();
-                return Some((name, id, data));
+    let event = async {
+        loop {
+            match reader.next().await? {
+                Frame::Comment(_) => continue,
+                Frame::Event { name, id, data, .. } => {
+                    let id = id.expect("every event has an id").parse().unwrap();
+                    return Some((name, id, data));
+                }
             }
         }
-    }
+    };
+    tokio::time::timeout(FRAME_WAIT, event)
+        .await
+        .expect("an event or the end of the stream in time")
 }
 
 #[sqlx::test(migrations = "../../migrations")]
