@@ -173,6 +173,7 @@ pub fn document() -> &'static Value {
     static DOCUMENT: LazyLock<Value> = LazyLock::new(|| {
         let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document");
         mark_required_headers(&mut doc);
+        events::describe_stream(&mut doc);
         doc
     });
     &DOCUMENT

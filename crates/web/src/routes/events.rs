@@ -129,9 +129,68 @@ pub async fn events(
         .into_response())
 }
 
+/// Describes one event of the stream in the OpenAPI document, the way OpenAPI 3.2 (and
+/// schemathesis, which checks every event against it) describes server-sent events: an
+/// object of the event's fields, whose `data` is JSON of the state. utoipa has no words
+/// for `contentMediaType`/`contentSchema`, so the schema is written here and put in place
+/// by `docs::document`.
+pub fn describe_stream(doc: &mut serde_json::Value) {
+    let pointer = "/paths/~1api~1videos~1{id}~1events/get/responses/200/content/text~1event-stream";
+    let Some(content) = doc.pointer_mut(pointer) else {
+        return;
+    };
+    content["schema"] = serde_json::json!({
+        "type": "object",
+        "description": "one server-sent event",
+        "required": ["event", "id", "data"],
+        "properties": {
+            "event": {"type": "string", "enum": ["status", "progress"],
+                      "description": "`status`: the first event, or a change of status; \
+                                      `progress`: more progress in the same attempt"},
+            "id": {"type": "string", "pattern": "^[0-9]+$",
+                   "description": "grows with the video's life; send it back as `Last-Event-ID`"},
+            "retry": {"type": "integer", "minimum": 0,
+                      "description": "milliseconds to wait before reconnecting (first event)"},
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": {
+                    "type": "object",
+                    "required": ["id", "status", "progress"],
+                    "properties": {
+                        "id": {"type": "integer", "format": "int64", "minimum": 1},
+                        "status": {"type": "string",
+                                   "enum": ["uploaded", "processing", "processed", "public", "failed"]},
+                        "progress": {"type": ["number", "null"], "minimum": 0, "maximum": 100,
+                                     "description": "percent; `null` unless processing or done"},
+                        "error": {"type": "string",
+                                  "description": "why processing failed, or why the last attempt did"}
+                    }
+                }
+            }
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_document_describes_each_event_of_the_stream() {
+        let doc = crate::routes::docs::document();
+        let event = doc
+            .pointer("/paths/~1api~1videos~1{id}~1events/get/responses/200/content/text~1event-stream/schema")
+            .expect("the stream's schema");
+        assert_eq!(
+            event["required"],
+            serde_json::json!(["event", "id", "data"])
+        );
+        assert_eq!(
+            event["properties"]["data"]["contentSchema"]["properties"]["status"]["enum"][4],
+            "failed"
+        );
+    }
 
     #[test]
     fn only_a_number_is_a_last_event_id() {
