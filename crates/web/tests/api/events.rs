@@ -220,6 +220,19 @@ async fn streams_are_limited_per_player_and_per_process(db: PgPool) {
 
     let mut bobs = reader(open(&app, &bob_video.to_string(), Some(&bob_token), None).await);
     next_event(&mut bobs).await.unwrap();
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.metrics_base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("skillreel_http_event_streams 2\n"),
+        "{metrics}"
+    );
     let r = open(&app, &carol_video.to_string(), Some(&carol_token), None).await;
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(r.headers().contains_key("retry-after"));
@@ -279,6 +292,22 @@ async fn published_events_reach_streams_and_the_relay_recovers_from_redis_outage
     let (ana, token) = app.player("Ana", "Cali").await;
     let id = seed_video(&db, ana, "uploaded").await;
     wait_link(&app, true, Duration::from_secs(10)).await;
+    let scrape = || async {
+        let url = format!("{}/metrics", app.metrics_base);
+        app.client
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    assert!(
+        scrape()
+            .await
+            .contains("skillreel_http_events_subscribed 1\n")
+    );
     let mut stream = reader(open(&app, &id.to_string(), Some(&token), None).await);
     let (_, _, data) = next_event(&mut stream).await.unwrap();
     assert_eq!(data["status"], "uploaded");
@@ -291,6 +320,11 @@ async fn published_events_reach_streams_and_the_relay_recovers_from_redis_outage
     // Killed and started again: the relay subscribes again by itself.
     redis.kill();
     wait_link(&app, false, Duration::from_secs(10)).await;
+    assert!(
+        scrape()
+            .await
+            .contains("skillreel_http_events_subscribed 0\n")
+    );
     redis.spawn();
     wait_link(&app, true, Duration::from_secs(15)).await;
     let publisher = Publisher::new(
