@@ -94,9 +94,7 @@ pub async fn open(
         subscription,
         db: ctx.db.clone(),
         video_id,
-        // A `Last-Event-ID` ahead of the row is no id of ours (ids only grow and the row
-        // is written before an event is published): ignored.
-        order: Order::after(last_seen.filter(|seen| *seen <= VideoEvent::of(&video).seq())),
+        order: Order::after(last_seen.filter(|seen| plausible(*seen, &VideoEvent::of(&video)))),
         first: Some(VideoEvent::of(&video)),
         deadline: now + ctx.config.max_duration,
         next_read: now + interval(ctx.hub, ctx.config),
@@ -105,6 +103,17 @@ pub async fn open(
         _slot: slot,
     };
     Ok(futures::stream::unfold(watcher, Watcher::next))
+}
+
+/// Whether a client's `Last-Event-ID` can be one of ours, given the row: ids only grow
+/// and the row is written before a status change is published, so an id ahead of the row
+/// is someone else's — except progress of the same attempt, which is published as ffmpeg
+/// reports it while the row gets it once a second. An implausible id is ignored (the
+/// client gets the current state), so a client that mixes up its videos' ids is not left
+/// without events.
+fn plausible(seen: u64, row: &VideoEvent) -> bool {
+    let current = row.seq();
+    seen <= current || (row.status == VideoStatus::Processing && seen / 2_000 == current / 2_000)
 }
 
 fn interval(hub: &Hub, config: &EventsConfig) -> Duration {
@@ -305,6 +314,23 @@ mod tests {
         assert_eq!(last.kind, Kind::Status);
         assert!(o.done);
         assert!(o.offer(ev(Public, 2, Some(100.0))).is_none(), "ended");
+    }
+
+    #[test]
+    fn only_ids_that_can_be_ours_are_honoured() {
+        use VideoStatus::*;
+        let row = ev(Processing, 2, Some(40.0));
+        assert!(plausible(ev(Processing, 2, Some(30.0)).seq(), &row));
+        assert!(plausible(ev(Uploaded, 1, None).seq(), &row));
+        // Progress published a moment before the row got it.
+        assert!(plausible(ev(Processing, 2, Some(43.0)).seq(), &row));
+        // A later attempt, or a state the row has not reached: not ours.
+        assert!(!plausible(ev(Processing, 3, Some(1.0)).seq(), &row));
+        assert!(!plausible(ev(Processed, 2, Some(100.0)).seq(), &row));
+        assert!(!plausible(
+            ev(Processing, 1, Some(50.0)).seq(),
+            &ev(Uploaded, 0, None)
+        ));
     }
 
     #[test]
