@@ -365,3 +365,50 @@ async fn published_events_reach_streams_and_the_relay_recovers_from_redis_outage
     assert_eq!(data["progress"], 75.0, "with it: only what is newer");
     drop((stream, resumed, fresh));
 }
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn a_stopping_instance_ends_its_streams_and_drains(db: PgPool) {
+    // The app of a TestApp, for accounts and the video, and a second instance that is
+    // told to stop while a stream is open on it.
+    let app = TestApp::spawn(db.clone()).await;
+    let (ana, token) = app.player("Ana", "Cali").await;
+    let id = seed_video(&db, ana, "uploaded").await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::helpers::test_config(dir.path());
+    config.redis.prefix = app.state.config.redis.prefix.clone();
+    config.auth.jwt_secret = app.state.config.auth.jwt_secret.clone();
+    config.events.keep_alive = Duration::from_secs(1);
+    let state = skillreel_web::AppState::with_pool(config, db)
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(skillreel_web::serve(listener, state, async move {
+        let _ = stopped.await;
+    }));
+    let r = app
+        .client
+        .get(format!("{base}/api/videos/{id}/events"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let mut stream = reader(r);
+    let (_, _, data) = next_event(&mut stream).await.unwrap();
+    assert_eq!(data["status"], "uploaded");
+
+    stop.send(()).unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(frame) = stream.next().await {
+            assert!(matches!(frame, Frame::Comment(_)), "{frame:?}");
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream outlived the shutdown");
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("the server drained")
+        .unwrap()
+        .unwrap();
+}
