@@ -105,6 +105,8 @@ DATABASE_URL="${PG_ADMIN_URL%/*}/$DB_NAME"
 PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 BASE_URL="http://127.0.0.1:$PORT"
 
+# No worker runs here, so the live status stream of the uploaded video (id 3) would wait
+# for ever: EVENTS_MAX_STREAM_SECS ends every stream after 2 s.
 # Only what is set here reaches the service: its working directory is scratch (no .env),
 # and the variables of the caller's environment that would change it are unset.
 log "starting skillreel-web on $BASE_URL (log: $OUT/web.log)"
@@ -114,6 +116,7 @@ log "starting skillreel-web on $BASE_URL (log: $OUT/web.log)"
   HOST=127.0.0.1 PORT="$PORT" WEB_METRICS_ADDR=off JWT_SECRET="$(random_secret)" \
   STORAGE_BACKEND=local STORAGE_DIR="$WORK/storage" MEDIA_ASSETS_DIR="$WORK/assets" \
   TEMP_DIR="$WORK/tmp" BCRYPT_COST=4 RATE_LIMITS=off SHUTDOWN_GRACE_SECS=2 \
+  EVENTS_MAX_STREAM_SECS=2 EVENTS_KEEPALIVE_SECS=1 \
   LOG_FORMAT=pretty RUST_LOG="${RUST_LOG:-warn}" "$WEB_BIN" >"$WORK/web.log" 2>&1) &
 WEB_PID=$!
 

@@ -18,7 +18,12 @@ use skillreel_shared::{
         videos::{ProcessedKeys, Video},
     },
     domain::VideoStatus,
+<<<<<<< HEAD
     media::{self, MediaError, renditions::RenditionPaths},
+=======
+    events::{VideoEvent, round_progress},
+    media::{self, MediaError},
+>>>>>>> events
     queue::ProcessVideo,
     storage::{PROCESSED_PREFIX, StorageError, UPLOADED_PREFIX},
 };
@@ -29,6 +34,10 @@ use crate::JobContext;
 
 /// How often progress and the heartbeat are written to Postgres.
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+
+/// Smallest progress step announced to live status streams, percent (ffmpeg reports
+/// about twice a second; each report that moves this far is published).
+const PROGRESS_STEP: f32 = 1.0;
 
 /// What a job run ended with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,6 +178,7 @@ pub async fn run(ctx: &Arc<JobContext>, job: &ProcessVideo) -> Outcome {
         return Outcome::Skipped(reason);
     };
     info!(attempt = video.attempts, "processing started");
+    ctx.events.publish(&VideoEvent::of(&video)).await;
 
     let result = tokio::select! {
         r = attempt(ctx, &video) => r,
@@ -198,6 +208,7 @@ pub async fn run(ctx: &Arc<JobContext>, job: &ProcessVideo) -> Outcome {
     match marked {
         Some(true) => {
             info!("processing finished");
+            announce(ctx, &video, VideoStatus::Processed, Some(100.0), None).await;
             Outcome::Processed
         }
         Some(false) => {
@@ -226,8 +237,10 @@ async fn failed_attempt(ctx: &Arc<JobContext>, video: &Video, e: &JobError) -> O
                 db::videos::mark_failed(&db, video.id, worker, &message)
             })
             .await;
-        if marked.is_none() {
-            return Outcome::HandedBack;
+        match marked {
+            None => return Outcome::HandedBack,
+            Some(true) => announce(ctx, video, VideoStatus::Failed, None, Some(&message)).await,
+            Some(false) => {}
         }
         Outcome::Failed
     } else {
@@ -260,13 +273,60 @@ async fn release(ctx: &Arc<JobContext>, video: &Video, error: Option<&str>) {
     if let Some(timer) = limit {
         timer.abort();
     }
-    if released.is_none() {
-        warn!("could not hand the video back; its lease will");
+    match released {
+        None => warn!("could not hand the video back; its lease will"),
+        Some(true) => {
+            // The row keeps the earlier reason when this hand-back gives none.
+            let error = error.or(video.error.as_deref());
+            announce(ctx, video, VideoStatus::Uploaded, None, error).await;
+        }
+        Some(false) => {}
     }
 }
 
+<<<<<<< HEAD
 /// One attempt: fetch, transcode with heartbeats, store. Returns the stored keys.
 async fn attempt(ctx: &Arc<JobContext>, video: &Video) -> Result<ProcessedKeys, JobError> {
+=======
+/// Tells the web instances' live status streams; best effort, they read the row too.
+async fn announce(
+    ctx: &JobContext,
+    video: &Video,
+    status: VideoStatus,
+    progress: Option<f32>,
+    error: Option<&str>,
+) {
+    let event = VideoEvent {
+        id: video.id,
+        status,
+        progress,
+        error: error.map(str::to_owned),
+        attempts: video.attempts,
+    };
+    ctx.events.publish(&event).await;
+}
+
+/// Publishes progress as ffmpeg reports it, in steps of [`PROGRESS_STEP`] or more;
+/// never returns (the transcode ending ends it).
+async fn publish_progress(
+    ctx: &JobContext,
+    video: &Video,
+    mut progress: watch::Receiver<f32>,
+) -> std::convert::Infallible {
+    let mut published = 0.0f32;
+    while progress.changed().await.is_ok() {
+        let percent = round_progress(*progress.borrow_and_update());
+        if percent - published >= PROGRESS_STEP {
+            published = percent;
+            announce(ctx, video, VideoStatus::Processing, Some(percent), None).await;
+        }
+    }
+    std::future::pending().await
+}
+
+/// One attempt: fetch, transcode with heartbeats, store. Returns the processed key.
+async fn attempt(ctx: &Arc<JobContext>, video: &Video) -> Result<String, JobError> {
+>>>>>>> events
     let worker = ctx.worker_name.as_str();
     let dir = skillreel_shared::tempdirs::owned_tempdir(&ctx.config.media.temp_dir, JOB_DIR_PREFIX)
         .map_err(MediaError::Io)?;
@@ -280,6 +340,7 @@ async fn attempt(ctx: &Arc<JobContext>, video: &Video) -> Result<ProcessedKeys, 
     ctx.storage.get_to_file(&video.original_key, &input).await?;
 
     let (progress_tx, progress_rx) = watch::channel(0f32);
+<<<<<<< HEAD
     let transcode = media::pipeline::process(
         &ctx.config.media,
         &ctx.assets,
@@ -287,6 +348,11 @@ async fn attempt(ctx: &Arc<JobContext>, video: &Video) -> Result<ProcessedKeys, 
         &output,
         Some(&renditions),
         move |p| {
+=======
+    let announced = progress_tx.subscribe();
+    let transcode =
+        media::pipeline::process(&ctx.config.media, &ctx.assets, &input, &output, move |p| {
+>>>>>>> events
             let _ = progress_tx.send(p);
         },
     );
@@ -299,6 +365,7 @@ async fn attempt(ctx: &Arc<JobContext>, video: &Video) -> Result<ProcessedKeys, 
             }
         }
         lost = heartbeats(ctx, video.id, worker, progress_rx) => { return Err(lost); }
+        never = publish_progress(ctx, video, announced) => match never {},
     }
 
     let keys = output_keys(&video.original_key);

@@ -2,6 +2,7 @@
 //! real PostgreSQL, Redis and ffmpeg, local storage and S3 (moto).
 
 mod e2e;
+mod events;
 mod faults;
 mod helpers;
 mod posters;
