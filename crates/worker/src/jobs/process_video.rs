@@ -18,12 +18,8 @@ use skillreel_shared::{
         videos::{ProcessedKeys, Video},
     },
     domain::VideoStatus,
-<<<<<<< HEAD
-    media::{self, MediaError, renditions::RenditionPaths},
-=======
     events::{VideoEvent, round_progress},
-    media::{self, MediaError},
->>>>>>> events
+    media::{self, MediaError, renditions::RenditionPaths},
     queue::ProcessVideo,
     storage::{PROCESSED_PREFIX, StorageError, UPLOADED_PREFIX},
 };
@@ -284,10 +280,6 @@ async fn release(ctx: &Arc<JobContext>, video: &Video, error: Option<&str>) {
     }
 }
 
-<<<<<<< HEAD
-/// One attempt: fetch, transcode with heartbeats, store. Returns the stored keys.
-async fn attempt(ctx: &Arc<JobContext>, video: &Video) -> Result<ProcessedKeys, JobError> {
-=======
 /// Tells the web instances' live status streams; best effort, they read the row too.
 async fn announce(
     ctx: &JobContext,
@@ -324,9 +316,8 @@ async fn publish_progress(
     std::future::pending().await
 }
 
-/// One attempt: fetch, transcode with heartbeats, store. Returns the processed key.
-async fn attempt(ctx: &Arc<JobContext>, video: &Video) -> Result<String, JobError> {
->>>>>>> events
+/// One attempt: fetch, transcode with heartbeats, store. Returns the stored keys.
+async fn attempt(ctx: &Arc<JobContext>, video: &Video) -> Result<ProcessedKeys, JobError> {
     let worker = ctx.worker_name.as_str();
     let dir = skillreel_shared::tempdirs::owned_tempdir(&ctx.config.media.temp_dir, JOB_DIR_PREFIX)
         .map_err(MediaError::Io)?;
@@ -340,7 +331,7 @@ async fn attempt(ctx: &Arc<JobContext>, video: &Video) -> Result<String, JobErro
     ctx.storage.get_to_file(&video.original_key, &input).await?;
 
     let (progress_tx, progress_rx) = watch::channel(0f32);
-<<<<<<< HEAD
+    let announced = progress_tx.subscribe();
     let transcode = media::pipeline::process(
         &ctx.config.media,
         &ctx.assets,
@@ -348,11 +339,6 @@ async fn attempt(ctx: &Arc<JobContext>, video: &Video) -> Result<String, JobErro
         &output,
         Some(&renditions),
         move |p| {
-=======
-    let announced = progress_tx.subscribe();
-    let transcode =
-        media::pipeline::process(&ctx.config.media, &ctx.assets, &input, &output, move |p| {
->>>>>>> events
             let _ = progress_tx.send(p);
         },
     );
