@@ -8,6 +8,7 @@ mod openapi;
 mod outage;
 mod public;
 mod races;
+mod resumable;
 mod slow;
 mod startup;
 mod upload;

@@ -5,4 +5,5 @@ mod e2e;
 mod faults;
 mod helpers;
 mod recovery;
+mod resumable;
 mod startup;
