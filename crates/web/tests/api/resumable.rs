@@ -97,6 +97,23 @@ async fn send_part(app: &TestApp, token: &str, id: &str, n: usize, bytes: &[u8])
     r.headers()["etag"].to_str().unwrap().to_owned()
 }
 
+/// Sends every part of `bytes` for the started upload; returns `(part number, ETag)`s.
+async fn send_all(
+    app: &TestApp,
+    token: &str,
+    started: &Value,
+    bytes: &[u8],
+) -> Vec<(usize, String)> {
+    let id = started["upload_id"].as_str().unwrap();
+    let part_size = started["part_size"].as_u64().unwrap() as usize;
+    assert_eq!(started["parts_count"], bytes.len().div_ceil(part_size));
+    let mut parts = Vec::new();
+    for (i, chunk) in bytes.chunks(part_size).enumerate() {
+        parts.push((i + 1, send_part(app, token, id, i + 1, chunk).await));
+    }
+    parts
+}
+
 async fn complete(
     app: &TestApp,
     token: &str,
@@ -282,9 +299,8 @@ async fn refused_files_leave_nothing(backend: StorageBackend, db: PgPool) {
     for (bytes, code) in [(truncated, "corrupt-video"), (text, "not-mp4")] {
         let started = start(&app, &token, bytes.len()).await;
         let id = started["upload_id"].as_str().unwrap();
-        assert_eq!(started["parts_count"], 1);
-        let etag = send_part(&app, &token, id, 1, &bytes).await;
-        let r = complete(&app, &token, id, &[(1, etag)]).await;
+        let parts = send_all(&app, &token, &started, &bytes).await;
+        let r = complete(&app, &token, id, &parts).await;
         assert_eq!(r.status(), 400);
         let b = body(r).await;
         assert_eq!(b["code"], code, "{b}");
@@ -314,9 +330,10 @@ async fn abort_foreign_and_expired(backend: StorageBackend, db: PgPool) {
     let (_, other) = app.player("Eve", "Cali").await;
     let bytes = small_clip().await;
 
+    let part_size = 5 * MIB;
     let started = start(&app, &token, bytes.len()).await;
     let id = started["upload_id"].as_str().unwrap().to_owned();
-    let etag = send_part(&app, &token, &id, 1, &bytes).await;
+    let etag = send_part(&app, &token, &id, 1, &bytes[..part_size]).await;
     assert_eq!(pending_parts(&app).await, 1);
     // Another player: every route is a 404, as if the upload did not exist.
     let parts = format!("/api/videos/uploads/{id}/parts");
@@ -347,7 +364,7 @@ async fn abort_foreign_and_expired(backend: StorageBackend, db: PgPool) {
     // Expired: refused with 410, then swept.
     let started = start(&app, &token, bytes.len()).await;
     let id = started["upload_id"].as_str().unwrap().to_owned();
-    let etag = send_part(&app, &token, &id, 1, &bytes).await;
+    let etag = send_part(&app, &token, &id, 1, &bytes[..part_size]).await;
     sqlx::query("UPDATE resumable_uploads SET expires_at = now() - interval '1 hour'")
         .execute(&app.state.db)
         .await
@@ -430,11 +447,13 @@ async fn declarations_and_completions_follow_the_rules(db: PgPool) {
         .unwrap();
     assert_eq!(r.status(), 401);
 
-    // Parts: out of range, missing, not the stored ones, or more bytes than declared.
+    // Parts: out of range, missing, not the stored ones, or fewer bytes than declared.
     let bytes = small_clip().await;
     let started = start(&app, &token, bytes.len()).await;
     let id = started["upload_id"].as_str().unwrap().to_owned();
-    for n in ["0", "2", "x"] {
+    let count = started["parts_count"].as_u64().unwrap();
+    assert!(count >= 2, "the test clip should take two parts");
+    for n in ["0".to_owned(), (count + 1).to_string(), "x".to_owned()] {
         let r = app
             .get(&format!("/api/videos/uploads/{id}/parts/{n}"), Some(&token))
             .await;
@@ -442,14 +461,22 @@ async fn declarations_and_completions_follow_the_rules(db: PgPool) {
     }
     let r = complete(&app, &token, &id, &[]).await;
     expect(r, 400, "parts-missing").await;
-    let etag = send_part(&app, &token, &id, 1, &bytes[..bytes.len() - 1]).await;
-    let r = complete(&app, &token, &id, &[(1, "\"0123\"".into())]).await;
-    expect(r, 400, "parts-mismatch").await;
-    let r = complete(&app, &token, &id, &[(1, etag)]).await;
+    let mut parts = send_all(&app, &token, &started, &bytes).await;
+    let (last, _) = parts.pop().unwrap();
+    let r = complete(&app, &token, &id, &parts).await;
+    expect(r, 400, "parts-missing").await;
+    let short = &bytes[(last - 1) * 5 * MIB..bytes.len() - 1];
+    parts.push((last, send_part(&app, &token, &id, last, short).await));
+    let r = complete(&app, &token, &id, &parts).await;
     expect(r, 400, "size-mismatch").await;
-    // The player fixes the part and completes.
-    let etag = send_part(&app, &token, &id, 1, &bytes).await;
-    let r = complete(&app, &token, &id, &[(1, etag)]).await;
+    let mut wrong = parts.clone();
+    wrong[0].1 = "\"0123\"".into();
+    let r = complete(&app, &token, &id, &wrong).await;
+    expect(r, 400, "parts-mismatch").await;
+    // The player sends the last part again, whole, and completes.
+    let full = &bytes[(last - 1) * 5 * MIB..];
+    parts[last - 1].1 = send_part(&app, &token, &id, last, full).await;
+    let r = complete(&app, &token, &id, &parts).await;
     assert_eq!(r.status(), 201);
 
     // Local part URLs: a forged signature is refused, a part longer than its size cut off.
@@ -461,16 +488,17 @@ async fn declarations_and_completions_follow_the_rules(db: PgPool) {
     )
     .await;
     let url = app.url(target["url"].as_str().unwrap());
+    let first = &bytes[..5 * MIB];
     let forged = url.replace("sig=", "sig=ab");
     let r = app
         .client
         .put(&forged)
-        .body(bytes.clone())
+        .body(first.to_vec())
         .send()
         .await
         .unwrap();
     expect(r, 403, "forbidden").await;
-    let mut longer = bytes.clone();
+    let mut longer = first.to_vec();
     longer.push(0);
     let r = app.client.put(&url).body(longer).send().await.unwrap();
     expect(r, 400, "part-too-large").await;
