@@ -84,7 +84,7 @@ impl S3Store {
         let mut parts = Vec::new();
         let mut marker: Option<String> = None;
         loop {
-            let page = self
+            let page: Result<_, Result<Vec<StoredPart>, StorageError>> = self
                 .client
                 .list_parts()
                 .bucket(&self.bucket)
@@ -96,11 +96,29 @@ impl S3Store {
                 .await
                 .map_err(|e| {
                     if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) {
-                        StorageError::NotFound(upload.key.to_owned())
-                    } else {
-                        self.backend("ListParts", upload.key, e)
+                        return Err(StorageError::NotFound(upload.key.to_owned()));
                     }
-                })?;
+                    // moto (5.2.5) names the reply <ListPartsResponse> where S3 says
+                    // <ListPartsResult>; aws-sdk-s3 refuses the root, so the same document
+                    // is read here (all parts are on its one page: at most 20 per upload).
+                    let listed = e
+                        .raw_response()
+                        .filter(|r| r.status().as_u16() == 200)
+                        .and_then(|r| r.body().bytes())
+                        .and_then(|body| parts_from_xml(&String::from_utf8_lossy(body)));
+                    match listed {
+                        Some(parts) => Ok(parts),
+                        None => Err(self.backend("ListParts", upload.key, e)),
+                    }
+                });
+            let page = match page {
+                Ok(page) => page,
+                Err(Ok(mut listed)) => {
+                    listed.sort_by_key(|p| p.part_number);
+                    return Ok(listed);
+                }
+                Err(Err(e)) => return Err(e),
+            };
             parts.extend(page.parts().iter().filter_map(|p| {
                 Some(StoredPart {
                     part_number: u32::try_from(p.part_number()?).ok()?,
@@ -236,5 +254,64 @@ impl S3Store {
             .await
             .map_err(|e| self.backend("presign GetObject", key, e))?;
         Ok(request.uri().to_owned())
+    }
+}
+
+/// The parts of a ListParts reply, read without regard to its root element's name.
+fn parts_from_xml(xml: &str) -> Option<Vec<StoredPart>> {
+    if !xml.contains("<ListParts") {
+        return None;
+    }
+    xml.split("<Part>")
+        .skip(1)
+        .map(|part| {
+            let field = |name: &str| {
+                let (_, rest) = part.split_once(&format!("<{name}>"))?;
+                rest.split_once(&format!("</{name}>"))
+                    .map(|(value, _)| value)
+            };
+            Some(StoredPart {
+                part_number: field("PartNumber")?.trim().parse().ok()?,
+                size: field("Size")?.trim().parse().ok()?,
+                etag: field("ETag")?
+                    .replace("&quot;", "\"")
+                    .replace("&#34;", "\""),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_list_parts_reply_is_read_whatever_its_root() {
+        let xml = r#"<?xml version="1.0" encoding="utf-8"?>
+<ListPartsResponse xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Bucket>b</Bucket>
+<PartNumberMarker>0</PartNumberMarker><IsTruncated>false</IsTruncated>
+<Part><PartNumber>1</PartNumber><ETag>"aa"</ETag><Size>5242880</Size></Part>
+<Part><PartNumber>2</PartNumber><ETag>&quot;bb&quot;</ETag><Size>10</Size></Part>
+</ListPartsResponse>"#;
+        assert_eq!(
+            parts_from_xml(xml).unwrap(),
+            [
+                StoredPart {
+                    part_number: 1,
+                    size: 5_242_880,
+                    etag: "\"aa\"".into()
+                },
+                StoredPart {
+                    part_number: 2,
+                    size: 10,
+                    etag: "\"bb\"".into()
+                }
+            ]
+        );
+        assert_eq!(parts_from_xml("<Error><Code>x</Code></Error>"), None);
+        assert_eq!(
+            parts_from_xml("<ListPartsResult><Part><PartNumber>x</PartNumber></Part>"),
+            None
+        );
     }
 }
