@@ -3,11 +3,12 @@
 # (POST /api/videos/upload, bytes through the web) against the resumable route on S3
 # (parts PUT straight to presigned URLs, the web signs, lists and completes).
 # Per upload: bytes of request body the web read on its upload routes (its own counter,
-# skillreel_http_upload_body_bytes_total), CPU-seconds of the web process (utime+stime
-# from /proc), and its RSS (VmRSS sampled every 50 ms, max over the upload).
+# skillreel_http_upload_body_bytes_total), CPU-seconds of the web process and its
+# ffprobe children (utime+stime+cutime+cstime from /proc), and its RSS (VmRSS sampled every 50 ms, max over the upload).
 # Runs are interleaved (classic, resumable, classic, ...) and reported as medians.
 # Usage: scripts/bench/resumable.sh [runs=5]
-# BIN=<dir with skillreel-web> to use another build (default: the release build).
+# BIN=<dir with skillreel-web> to use another build (default: the release build);
+# BENCH_DB_URL=<database> (default: skillreel_bench; created when missing, migrated by the web).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/bench/env.sh
@@ -29,12 +30,16 @@ fi
 SIZE=$(stat -c %s "$CLIP")
 [ "$SIZE" -le 104857600 ] || { echo "clip is $SIZE bytes, over the 100 MB limit" >&2; exit 1; }
 
+db_name="${BENCH_DB_URL##*/}"
+psql -q "${BENCH_DB_URL%/*}/postgres" -tc "SELECT 1 FROM pg_database WHERE datname = '$db_name'" | grep -q 1 \
+  || psql -q "${BENCH_DB_URL%/*}/postgres" -c "CREATE DATABASE \"$db_name\""
+
 endpoint=$(scripts/moto.sh)
 bucket="skillreel-perf-resumable-$$"
 curl -fsS -X PUT "$endpoint/$bucket" -o /dev/null
 cleanup() {
   stop_web
-  psql -q -h 127.0.0.1 -U postgres -d skillreel_bench -c "DELETE FROM videos WHERE owner_id IN (SELECT id FROM players WHERE email = 'perf-resumable@example.com'); DELETE FROM resumable_uploads WHERE owner_id IN (SELECT id FROM players WHERE email = 'perf-resumable@example.com')" || true
+  psql -q "$BENCH_DB_URL" -c "DELETE FROM videos WHERE owner_id IN (SELECT id FROM players WHERE email = 'perf-resumable@example.com'); DELETE FROM resumable_uploads WHERE owner_id IN (SELECT id FROM players WHERE email = 'perf-resumable@example.com')" || true
   rm -rf "$BENCH_DIR/storage" "$BENCH_DIR/tmp"
   redis-cli --scan --pattern "$BENCH_PREFIX:*" | xargs -r redis-cli del >/dev/null || true
   python3 - "$endpoint" "$bucket" <<'PY' || true
@@ -68,7 +73,8 @@ data = open(clip, "rb").read()
 
 def cpu_seconds():
     fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+    # utime + stime of the web, + cutime + cstime of its reaped children (ffprobe)
+    return sum(int(f) for f in fields[11:15]) / tick
 
 def rss_kb():
     for line in open(f"/proc/{pid}/status"):
@@ -110,7 +116,10 @@ def resumable():
         _, _, b = call("GET", f"{base}/api/videos/uploads/{uid}/parts/{n}")
         target = json.loads(b)
         url = target["url"] if target["url"].startswith("http") else base + target["url"]
-        _, headers, _ = call("PUT", url, data[(n - 1) * size:n * size], target["headers"], raw=True)
+        # A browser sends the file's type; urllib would say form-urlencoded, which moto
+        # tries to parse as a form.
+        headers = {"Content-Type": "application/octet-stream", **target["headers"]}
+        _, headers, _ = call("PUT", url, data[(n - 1) * size:n * size], headers, raw=True)
         parts.append({"part_number": n, "etag": headers["ETag"]})
     status, _, _ = call("POST", f"{base}/api/videos/uploads/{uid}/complete", {"parts": parts})
     assert status == 201, status
@@ -145,7 +154,7 @@ print(f"\nmedians of {runs} interleaved runs, {len(data):,}-byte clip (web idle 
 print("| per upload | classic (`POST /api/videos/upload`) | resumable on S3 | resumable / classic |")
 print("|---|---|---|---|")
 print(f"| request body bytes read by the web | {c['bytes']:,.0f} | {r['bytes']:,.0f} | {100 * r['bytes'] / c['bytes']:.3f} % |")
-print(f"| web CPU-seconds | {c['cpu']:.2f} | {r['cpu']:.2f} | {100 * r['cpu'] / max(c['cpu'], 1e-9):.1f} % |")
+print(f"| web CPU-seconds (process + its ffprobe) | {c['cpu']:.2f} | {r['cpu']:.2f} | {100 * r['cpu'] / max(c['cpu'], 1e-9):.1f} % |")
 print(f"| web max RSS during the upload | {c['rss_mb']:.1f} MB | {r['rss_mb']:.1f} MB | — |")
 print(f"| wall time | {c['wall']:.2f} s | {r['wall']:.2f} s | — |")
 PY
