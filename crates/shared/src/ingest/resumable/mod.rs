@@ -19,11 +19,15 @@ use chrono::{DateTime, Utc};
 use futures::Stream;
 use uuid::Uuid;
 
-use super::{AcceptError, Created, Ingest, Rejection, Source, accept};
+mod error;
+mod sweep;
+
+pub use self::{error::ResumableError, sweep::sweep};
+use super::{Created, Ingest, Rejection, Source, accept};
 use crate::{
     db::{self, uploads::PendingUpload},
     domain::{self, FieldError},
-    inflight::{Refused, UploadSlots},
+    inflight::UploadSlots,
     storage::{
         MultipartRef, PartTarget, StorageError, StoredPart, UPLOADED_PREFIX,
         local::{LocalStore, PartWriteError},
@@ -47,9 +51,6 @@ const CONTENT_TYPES: &[&str] = &[
     "application/octet-stream",
     "",
 ];
-
-/// How many expired uploads one sweep pass takes at a time.
-const SWEEP_BATCH: i64 = 100;
 
 /// A resumable upload as the client declares it.
 #[derive(Debug, Clone)]
@@ -84,105 +85,6 @@ pub struct ClaimedPart {
     pub part_number: u32,
     /// The ETag storage answered the part's PUT with.
     pub etag: String,
-}
-
-/// Why a resumable-upload call failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ResumableError {
-    /// Fields of the declaration break their rules (`422`).
-    #[error("invalid upload declaration")]
-    Invalid(Vec<FieldError>),
-    /// The declared file cannot be accepted (`400`): empty, too large, not an MP4.
-    #[error(transparent)]
-    Rejected(Rejection),
-    /// The player has the most unfinished uploads allowed (`429`).
-    #[error("you already have {limit} unfinished uploads; finish or cancel one first")]
-    TooManyPending {
-        /// The limit.
-        limit: usize,
-    },
-    /// This instance or this player streams too many parts at once (`503`/`429`).
-    #[error(transparent)]
-    Busy(#[from] Refused),
-    /// No such upload for this player (`404`).
-    #[error("Upload not found")]
-    NotFound,
-    /// The upload expired (`410`); the sweep removes it.
-    #[error("the upload expired at {0}; start a new one")]
-    Expired(DateTime<Utc>),
-    /// A part number outside `1..=parts_count` (`400`).
-    #[error("part number {part_number} is outside 1–{parts_count}")]
-    PartOutOfRange {
-        /// The number asked for.
-        part_number: u32,
-        /// The upload's parts.
-        parts_count: u32,
-    },
-    /// The part sent is longer than it can be (`400`).
-    #[error("part {part_number} is larger than its {limit} bytes")]
-    PartTooLarge {
-        /// The part.
-        part_number: u32,
-        /// Its size.
-        limit: u64,
-    },
-    /// The part's bytes stopped arriving (client gone or a time limit).
-    #[error("the part's bytes stopped arriving: {0}")]
-    PartBody(String),
-    /// Parts the completion needs are not listed or not stored (`400`).
-    #[error("parts missing: {}", list(.0))]
-    PartsMissing(Vec<u32>),
-    /// The listed parts are not the stored ones (`400`).
-    #[error("{0}")]
-    PartsMismatch(String),
-    /// The stored parts do not add up to the declared size (`400`).
-    #[error("the parts hold {stored} bytes but the upload declared {declared}")]
-    SizeMismatch {
-        /// Declared size.
-        declared: u64,
-        /// Bytes stored.
-        stored: u64,
-    },
-    /// The accept process refused the assembled file or failed.
-    #[error(transparent)]
-    Accept(#[from] AcceptError),
-    /// Storage failed (`503`).
-    #[error("storage unavailable: {0}")]
-    Storage(#[from] StorageError),
-    /// PostgreSQL failed.
-    #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
-}
-
-impl ResumableError {
-    /// Stable kebab-case code of the client errors.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::Invalid(_) => "validation-error",
-            Self::Rejected(r) => r.code(),
-            Self::TooManyPending { .. } => "too-many-pending-uploads",
-            Self::Busy(refused) => refused.code(),
-            Self::NotFound => "not-found",
-            Self::Expired(_) => "upload-expired",
-            Self::PartOutOfRange { .. } => "part-out-of-range",
-            Self::PartTooLarge { .. } => "part-too-large",
-            Self::PartBody(_) => "bad-part",
-            Self::PartsMissing(_) => "parts-missing",
-            Self::PartsMismatch(_) => "parts-mismatch",
-            Self::SizeMismatch { .. } => "size-mismatch",
-            Self::Accept(AcceptError::Rejected(r)) => r.code(),
-            Self::Accept(AcceptError::UploadGone) => "not-found",
-            Self::Accept(_) | Self::Storage(_) | Self::Database(_) => "service-unavailable",
-        }
-    }
-}
-
-fn list(numbers: &[u32]) -> String {
-    numbers
-        .iter()
-        .map(u32::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn unix(at: DateTime<Utc>) -> u64 {
@@ -516,7 +418,7 @@ pub async fn abort(ctx: Ingest<'_>, owner: i64, id: Uuid) -> Result<(), Resumabl
     Ok(())
 }
 
-async fn remove(ctx: Ingest<'_>, upload: &PendingUpload) -> Result<(), StorageError> {
+pub(super) async fn remove(ctx: Ingest<'_>, upload: &PendingUpload) -> Result<(), StorageError> {
     let public_id = upload.id.to_string();
     let names = MultipartRef {
         key: &upload.storage_key,
@@ -537,37 +439,4 @@ async fn discard(ctx: Ingest<'_>, upload: &PendingUpload) {
     if let Err(e) = db::uploads::delete(ctx.db, upload.id).await {
         tracing::error!(error = %e, upload.id = %upload.id, "could not remove a spent upload's row");
     }
-}
-
-/// Removes uploads that expired more than `grace` ago (the grace lets a completion that
-/// started just before the expiry finish); returns how many. Safe to run on every web
-/// instance at once: each removal is idempotent.
-pub async fn sweep(ctx: Ingest<'_>, grace: Duration) -> Result<usize, ResumableError> {
-    let grace = chrono::Duration::from_std(grace).unwrap_or_else(|_| chrono::Duration::zero());
-    let mut removed = 0;
-    loop {
-        let batch = db::uploads::expired(ctx.db, Utc::now() - grace, SWEEP_BATCH).await?;
-        let full = batch.len() as i64 == SWEEP_BATCH;
-        let mut progressed = false;
-        for upload in batch {
-            match remove(ctx, &upload).await {
-                Ok(()) => {
-                    if db::uploads::delete(ctx.db, upload.id).await? {
-                        removed += 1;
-                    }
-                    progressed = true;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, upload.id = %upload.id, "could not sweep an expired upload; will try again");
-                }
-            }
-        }
-        if !full || !progressed {
-            break;
-        }
-    }
-    if removed > 0 {
-        tracing::info!(removed, "swept expired resumable uploads");
-    }
-    Ok(removed)
 }
