@@ -9,6 +9,7 @@ mod outage;
 mod public;
 mod races;
 mod resumable;
+mod resumable_rules;
 mod slow;
 mod startup;
 mod upload;

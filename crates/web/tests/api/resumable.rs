@@ -14,10 +14,10 @@ use uuid::Uuid;
 
 use crate::helpers::{TestApp, body, clip_cache};
 
-const MIB: usize = 1024 * 1024;
+pub(crate) const MIB: usize = 1024 * 1024;
 
 /// The service on `backend`; with S3, on a fresh bucket of the emulator.
-async fn app(db: PgPool, backend: StorageBackend) -> TestApp {
+pub(crate) async fn app(db: PgPool, backend: StorageBackend) -> TestApp {
     let bucket = format!("skillreel-test-{}", Uuid::new_v4().simple());
     let s3 = backend == StorageBackend::S3;
     let app = TestApp::spawn_with(db, |c| {
@@ -52,7 +52,7 @@ async fn big_clip() -> Vec<u8> {
     bytes
 }
 
-async fn small_clip() -> Vec<u8> {
+pub(crate) async fn small_clip() -> Vec<u8> {
     let path = skillreel_shared::media::testclip::cached(1920, 1080, 21.0)
         .await
         .expect("generating a test clip");
@@ -60,7 +60,7 @@ async fn small_clip() -> Vec<u8> {
 }
 
 /// Starts an upload of `size` bytes; returns the answer.
-async fn start(app: &TestApp, token: &str, size: usize) -> Value {
+pub(crate) async fn start(app: &TestApp, token: &str, size: usize) -> Value {
     let r = app
         .post_json(
             "/api/videos/uploads",
@@ -74,7 +74,13 @@ async fn start(app: &TestApp, token: &str, size: usize) -> Value {
 }
 
 /// Asks where part `n` goes and sends it there, as a browser would; returns the ETag.
-async fn send_part(app: &TestApp, token: &str, id: &str, n: usize, bytes: &[u8]) -> String {
+pub(crate) async fn send_part(
+    app: &TestApp,
+    token: &str,
+    id: &str,
+    n: usize,
+    bytes: &[u8],
+) -> String {
     let r = app
         .get(&format!("/api/videos/uploads/{id}/parts/{n}"), Some(token))
         .await;
@@ -98,7 +104,7 @@ async fn send_part(app: &TestApp, token: &str, id: &str, n: usize, bytes: &[u8])
 }
 
 /// Sends every part of `bytes` for the started upload; returns `(part number, ETag)`s.
-async fn send_all(
+pub(crate) async fn send_all(
     app: &TestApp,
     token: &str,
     started: &Value,
@@ -114,7 +120,7 @@ async fn send_all(
     parts
 }
 
-async fn complete(
+pub(crate) async fn complete(
     app: &TestApp,
     token: &str,
     id: &str,
@@ -155,7 +161,7 @@ async fn pending_parts(app: &TestApp) -> usize {
     }
 }
 
-async fn pending_rows(app: &TestApp) -> i64 {
+pub(crate) async fn pending_rows(app: &TestApp) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM resumable_uploads")
         .fetch_one(&app.state.db)
         .await
@@ -400,122 +406,4 @@ async fn local_abort_foreign_and_expired(db: PgPool) {
 #[sqlx::test(migrations = "../../migrations")]
 async fn s3_abort_foreign_and_expired(db: PgPool) {
     abort_foreign_and_expired(StorageBackend::S3, db).await;
-}
-
-async fn expect(r: reqwest::Response, status: u16, code: &str) {
-    assert_eq!(r.status(), status);
-    let b = body(r).await;
-    assert_eq!(b["code"], code, "{b}");
-}
-
-#[sqlx::test(migrations = "../../migrations")]
-async fn declarations_and_completions_follow_the_rules(db: PgPool) {
-    let app = app(db, StorageBackend::Local).await;
-    let (_, token) = app.player("Ana", "Cali").await;
-    let declare = |fields: Value| {
-        let app = &app;
-        let token = &token;
-        async move {
-            app.post_json("/api/videos/uploads", &fields, Some(token))
-                .await
-        }
-    };
-    let limit = app.state.config.upload.max_bytes;
-    let r = declare(json!({"title": "t", "filename": "a.mp4", "size": 0})).await;
-    expect(r, 400, "empty-file").await;
-    let r = declare(json!({"title": "t", "filename": "a.mp4", "size": limit + 1})).await;
-    assert_eq!(r.status(), 400);
-    assert!(body(r).await["detail"].as_str().unwrap().contains("100 MB"));
-    let r = declare(
-        json!({"title": "t", "filename": "a.png", "size": 10, "content_type": "image/png"}),
-    )
-    .await;
-    expect(r, 400, "not-mp4").await;
-    let r = declare(json!({"filename": "a.mp4", "size": 10})).await;
-    assert_eq!(r.status(), 422);
-    let r = declare(json!({"title": "   ", "filename": "a.mp4", "size": 10})).await;
-    expect(r, 422, "validation-error").await;
-    let r = declare(json!({"title": "x".repeat(256), "filename": "a.mp4", "size": 10})).await;
-    expect(r, 422, "validation-error").await;
-    assert_eq!(pending_rows(&app).await, 0);
-    let r = app
-        .client
-        .post(app.url("/api/videos/uploads"))
-        .json(&json!({"title": "t", "filename": "a.mp4", "size": 10}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 401);
-
-    // Parts: out of range, missing, not the stored ones, or fewer bytes than declared.
-    let bytes = small_clip().await;
-    let started = start(&app, &token, bytes.len()).await;
-    let id = started["upload_id"].as_str().unwrap().to_owned();
-    let count = started["parts_count"].as_u64().unwrap();
-    assert!(count >= 2, "the test clip should take two parts");
-    for n in ["0".to_owned(), (count + 1).to_string(), "x".to_owned()] {
-        let r = app
-            .get(&format!("/api/videos/uploads/{id}/parts/{n}"), Some(&token))
-            .await;
-        expect(r, 400, "part-out-of-range").await;
-    }
-    let r = complete(&app, &token, &id, &[]).await;
-    expect(r, 400, "parts-missing").await;
-    let mut parts = send_all(&app, &token, &started, &bytes).await;
-    let (last, _) = parts.pop().unwrap();
-    let r = complete(&app, &token, &id, &parts).await;
-    expect(r, 400, "parts-missing").await;
-    let short = &bytes[(last - 1) * 5 * MIB..bytes.len() - 1];
-    parts.push((last, send_part(&app, &token, &id, last, short).await));
-    let r = complete(&app, &token, &id, &parts).await;
-    expect(r, 400, "size-mismatch").await;
-    let mut wrong = parts.clone();
-    wrong[0].1 = "\"0123\"".into();
-    let r = complete(&app, &token, &id, &wrong).await;
-    expect(r, 400, "parts-mismatch").await;
-    // The player sends the last part again, whole, and completes.
-    let full = &bytes[(last - 1) * 5 * MIB..];
-    parts[last - 1].1 = send_part(&app, &token, &id, last, full).await;
-    let r = complete(&app, &token, &id, &parts).await;
-    assert_eq!(r.status(), 201);
-
-    // Local part URLs: a forged signature is refused, a part longer than its size cut off.
-    let started = start(&app, &token, bytes.len()).await;
-    let id = started["upload_id"].as_str().unwrap().to_owned();
-    let target = body(
-        app.get(&format!("/api/videos/uploads/{id}/parts/1"), Some(&token))
-            .await,
-    )
-    .await;
-    let url = app.url(target["url"].as_str().unwrap());
-    let first = &bytes[..5 * MIB];
-    let forged = url.replace("sig=", "sig=ab");
-    let r = app
-        .client
-        .put(&forged)
-        .body(first.to_vec())
-        .send()
-        .await
-        .unwrap();
-    expect(r, 403, "forbidden").await;
-    let mut longer = first.to_vec();
-    longer.push(0);
-    let r = app.client.put(&url).body(longer).send().await.unwrap();
-    expect(r, 400, "part-too-large").await;
-    let r = app
-        .get(&format!("/api/videos/uploads/{id}/parts"), Some(&token))
-        .await;
-    assert_eq!(
-        body(r).await,
-        json!([]),
-        "nothing of the refused part is kept"
-    );
-
-    // A player may hold a bounded number of unfinished uploads.
-    let max = app.state.config.upload.max_pending_per_player;
-    for _ in 1..max {
-        start(&app, &token, bytes.len()).await;
-    }
-    let r = declare(json!({"title": "t", "filename": "a.mp4", "size": 10})).await;
-    expect(r, 429, "too-many-pending-uploads").await;
 }
