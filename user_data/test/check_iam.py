@@ -17,6 +17,9 @@ EXPECTED_MEDIA_ACCESS = {
         ("s3:PutObject", UPLOADED),
         # an upload over 16 MiB goes multipart; a failed one is aborted
         ("s3:AbortMultipartUpload", UPLOADED),
+        # resumable uploads: "which parts are stored" (ListParts)
+        ("s3:ListMultipartUploadParts", UPLOADED),
+        # inspection of an assembled resumable upload (ranged reads, ffprobe on a presigned GET)
         ("s3:GetObject", UPLOADED),
         ("s3:GetObject", PROCESSED),
         ("s3:DeleteObject", UPLOADED),

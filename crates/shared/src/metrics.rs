@@ -22,6 +22,13 @@ pub struct RequestLabels {
     pub status: u16,
 }
 
+/// Labels of bytes received on a route.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    /// Route template, e.g. `/api/videos/upload`.
+    pub route: String,
+}
+
 /// Labels of a finished job.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct JobLabels {
@@ -50,6 +57,10 @@ pub struct WebMetrics {
     pub event_streams: Gauge<i64, AtomicI64>,
     /// 1 while the process's Redis subscription to video events is up (set when scraped).
     pub events_subscribed: Gauge<i64, AtomicI64>,
+
+    /// Request body bytes read by the upload routes (classic and resumable), by route:
+    /// what uploads cost a web instance in bandwidth.
+    pub upload_body_bytes: Family<RouteLabels, Counter>,
 }
 
 impl std::fmt::Debug for WebMetrics {
@@ -66,7 +77,13 @@ impl Default for WebMetrics {
             Histogram::new(latency_buckets())
         });
         let in_flight = Gauge::<i64, AtomicI64>::default();
+        let upload_body_bytes = Family::<RouteLabels, Counter>::default();
         registry.register("requests", "HTTP requests served", requests.clone());
+        registry.register(
+            "upload_body_bytes",
+            "Request body bytes read by the upload routes",
+            upload_body_bytes.clone(),
+        );
         registry.register(
             "request_duration_seconds",
             "HTTP request latency",
@@ -96,6 +113,8 @@ impl Default for WebMetrics {
             in_flight,
             event_streams,
             events_subscribed,
+
+            upload_body_bytes,
         }
     }
 }
@@ -110,6 +129,15 @@ impl WebMetrics {
         };
         self.requests.get_or_create(&labels).inc();
         self.latency.get_or_create(&labels).observe(seconds);
+    }
+
+    /// Counts `bytes` of request body read on `route`.
+    pub fn upload_bytes(&self, route: &str, bytes: u64) {
+        self.upload_body_bytes
+            .get_or_create(&RouteLabels {
+                route: route.to_owned(),
+            })
+            .inc_by(bytes);
     }
 
     /// The text exposition.
@@ -255,6 +283,15 @@ mod tests {
         assert!(
             text.contains("skillreel_http_request_duration_seconds_bucket"),
             "{text}"
+        );
+        m.upload_bytes("/api/videos/upload", 1000);
+        m.upload_bytes("/api/videos/upload", 24);
+        assert!(
+            m.render().contains(
+                r#"skillreel_http_upload_body_bytes_total{route="/api/videos/upload"} 1024"#
+            ),
+            "{}",
+            m.render()
         );
     }
 

@@ -126,6 +126,49 @@ impl http_body::Body for TimedBody {
     }
 }
 
+/// Replaces `req`'s body with one that adds every data byte read from it to `count`
+/// (the upload routes' bandwidth metric).
+pub fn count_bytes(req: Request, count: impl Fn(u64) + Send + Sync + 'static) -> Request {
+    let (parts, inner) = req.into_parts();
+    let body = CountedBody {
+        inner,
+        count: Box::new(count),
+    };
+    Request::from_parts(parts, Body::new(body))
+}
+
+struct CountedBody {
+    inner: Body,
+    count: Box<dyn Fn(u64) + Send + Sync>,
+}
+
+impl http_body::Body for CountedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let this = self.get_mut();
+        let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
+        if let Some(Ok(frame)) = &frame
+            && let Some(data) = frame.data_ref()
+        {
+            (this.count)(data.len() as u64);
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::convert::Infallible;
@@ -181,6 +224,21 @@ mod tests {
         .await;
         assert!(got < 1000, "{got}");
         assert_eq!(timer.fired(), Some(BodyTimeout::Total(total)));
+    }
+
+    #[tokio::test]
+    async fn counted_bodies_count_what_is_read() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let total = std::sync::Arc::new(AtomicU64::new(0));
+        let seen = total.clone();
+        let req = count_bytes(Request::new(trickle(5, Duration::ZERO)), move |n| {
+            seen.fetch_add(n, Ordering::Relaxed);
+        });
+        let mut body = req.into_body();
+        for _ in 0..5 {
+            body.frame().await.unwrap().unwrap();
+        }
+        assert_eq!(total.load(Ordering::Relaxed), 5);
     }
 
     #[tokio::test]

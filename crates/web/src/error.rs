@@ -53,6 +53,8 @@ pub enum ApiError {
     RequestTimeout(String),
     /// 409.
     Conflict(&'static str, String),
+    /// 410 with a specific code: the resource existed and is no longer usable.
+    Gone(&'static str, String),
     /// 413.
     PayloadTooLarge(String),
     /// 415.
@@ -114,6 +116,7 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Conflict(..) => StatusCode::CONFLICT,
+            Self::Gone(..) => StatusCode::GONE,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) | Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -155,7 +158,7 @@ impl IntoResponse for ApiError {
             Self::Forbidden(m) => (m, "forbidden", None, None),
             Self::NotFound(m) => (m, "not-found", None, None),
             Self::RequestTimeout(m) => (m, "request-timeout", None, None),
-            Self::Conflict(code, m) => (m, code, None, None),
+            Self::Conflict(code, m) | Self::Gone(code, m) => (m, code, None, None),
             Self::PayloadTooLarge(m) => (m, "payload-too-large", None, None),
             Self::UnsupportedMediaType(m) => (m, "unsupported-media-type", None, None),
             Self::Unprocessable(m) => (m, "validation-error", None, None),

@@ -12,6 +12,7 @@ pub mod limits;
 pub mod routes;
 mod server;
 pub mod state;
+pub mod sweeper;
 
 use std::time::{Duration, Instant};
 
@@ -95,8 +96,15 @@ async fn observe_requests(State(state): State<AppState>, request: Request, next:
         .to_owned();
     // Whatever a handler logs carries the request id of the response it becomes.
     let span = tracing::info_span!("request", request.id = %request_id);
-    let handled = next.run(request).instrument(span);
     let is_upload = path.starts_with("/api/videos/upload");
+    let request = if is_upload {
+        // What uploads cost this instance in bandwidth (classic vs resumable).
+        let (metrics, route) = (state.metrics.clone(), route.clone());
+        body::count_bytes(request, move |n| metrics.upload_bytes(&route, n))
+    } else {
+        request
+    };
+    let handled = next.run(request).instrument(span);
     let response = if is_upload {
         handled.await
     } else {

@@ -27,7 +27,7 @@ fn rule_for(method: &Method, route: Option<&str>) -> Option<Rule> {
         (&Method::POST, Some("/api/auth/login")) => Some(Rule::Login),
         (&Method::POST, Some("/api/auth/signup")) => Some(Rule::Signup),
         (&Method::POST, Some("/api/public/videos/{id}/vote")) => Some(Rule::Vote),
-        (&Method::POST, Some("/api/videos/upload")) => Some(Rule::Upload),
+        (&Method::POST, Some("/api/videos/upload" | "/api/videos/uploads")) => Some(Rule::Upload),
         _ => Some(Rule::Global),
     }
 }

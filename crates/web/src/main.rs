@@ -18,6 +18,8 @@ async fn main() -> anyhow::Result<()> {
     db::migrate(&state.db)
         .await
         .context("running database migrations")?;
+    // Abandoned resumable uploads never become videos.
+    skillreel_web::sweeper::spawn(state.clone());
     if let Some(store) = &state.local_media {
         tracing::info!(dir = %store.root().display(), "serving media from the local store");
     }

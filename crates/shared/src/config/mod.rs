@@ -44,6 +44,8 @@
 //! | `UPLOAD_MAX_SECS` | an upload body still arriving after this long is cut off with `408` [`600`] |
 //! | `UPLOAD_MAX_IN_FLIGHT` | uploads streaming at once per web process; beyond it `503` [`16`] |
 //! | `UPLOAD_MAX_IN_FLIGHT_PER_PLAYER` | uploads of one player streaming at once per web process; beyond it `429` [`2`] |
+//! | `UPLOAD_RESUMABLE_TTL_SECS` | a resumable upload not completed this long after its start expires (`410`) and is swept [`86400`] |
+//! | `UPLOAD_MAX_PENDING_PER_PLAYER` | unfinished resumable uploads one player may have; beyond it `429` [`5`] |
 //! | `TEMP_DIR` | where uploads and jobs keep temporary files [system temp dir] |
 //! | `FFMPEG_PATH`, `FFPROBE_PATH` | binaries [`ffmpeg`, `ffprobe` on `PATH`] |
 //! | `MEDIA_ASSETS_DIR` | where default logo/bumpers are generated [`./var/assets`] |

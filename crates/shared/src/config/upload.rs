@@ -29,6 +29,10 @@ pub struct UploadLimits {
     pub max_in_flight: usize,
     /// Uploads of one player streaming at once in one web process; beyond it `429`.
     pub max_in_flight_per_player: usize,
+    /// How long a resumable upload may take from its start to its completion.
+    pub resumable_ttl: Duration,
+    /// Unfinished, unexpired resumable uploads one player may have; beyond it `429`.
+    pub max_pending_per_player: usize,
 }
 
 impl Default for UploadLimits {
@@ -44,6 +48,8 @@ impl Default for UploadLimits {
             max_receive_time: Duration::from_secs(600),
             max_in_flight: 16,
             max_in_flight_per_player: 2,
+            resumable_ttl: Duration::from_secs(24 * 3600),
+            max_pending_per_player: 5,
         }
     }
 }
@@ -66,6 +72,12 @@ impl UploadLimits {
                 src,
                 "UPLOAD_MAX_IN_FLIGHT_PER_PLAYER",
                 d.max_in_flight_per_player,
+            )?,
+            resumable_ttl: positive_secs(src, "UPLOAD_RESUMABLE_TTL_SECS", 24 * 3600)?,
+            max_pending_per_player: positive(
+                src,
+                "UPLOAD_MAX_PENDING_PER_PLAYER",
+                d.max_pending_per_player,
             )?,
         })
     }

@@ -6,6 +6,7 @@
 
 pub mod players;
 pub mod rankings;
+pub mod uploads;
 pub mod videos;
 pub mod votes;
 

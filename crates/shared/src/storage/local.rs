@@ -7,6 +7,11 @@
 //!
 //! Playable URLs point at a route of the web service, `/media/<key>`, carrying
 //! an expiry and an HMAC-SHA256 signature that [`LocalStore::verify`] checks.
+//!
+//! Multipart uploads (parts sent by clients to a signed route of the web service) are
+//! in [`parts`].
+
+mod parts;
 
 use std::{
     io::ErrorKind,
@@ -19,7 +24,10 @@ use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
-use super::{ObjectStore, PlayableUrl, StorageError, validate_key};
+pub use self::parts::{PartWriteError, UPLOADS_ROUTE};
+use super::{
+    MultipartRef, ObjectStore, PartTarget, PlayableUrl, StorageError, StoredPart, validate_key,
+};
 use crate::config::StorageConfig;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -231,6 +239,69 @@ impl ObjectStore for LocalStore {
         tokio::fs::write(&probe, b"ok").await?;
         tokio::fs::remove_file(&probe).await?;
         Ok(())
+    }
+
+    async fn size(&self, key: &str) -> Result<u64, StorageError> {
+        match tokio::fs::metadata(self.path_of(key)?).await {
+            Ok(meta) if meta.is_file() => Ok(meta.len()),
+            Ok(_) => Err(StorageError::NotFound(key.to_owned())),
+            Err(e) if is_absent(&e) => Err(StorageError::NotFound(key.to_owned())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn read_range(&self, key: &str, offset: u64, len: u64) -> Result<Vec<u8>, StorageError> {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        let mut file = match tokio::fs::File::open(self.path_of(key)?).await {
+            Ok(file) => file,
+            Err(e) if is_absent(&e) => return Err(StorageError::NotFound(key.to_owned())),
+            Err(e) => return Err(e.into()),
+        };
+        file.seek(std::io::SeekFrom::Start(offset)).await?;
+        let mut bytes = Vec::new();
+        file.take(len).read_to_end(&mut bytes).await?;
+        Ok(bytes)
+    }
+
+    async fn probe_source(&self, key: &str) -> Result<String, StorageError> {
+        let path = self.path_of(key)?;
+        path.to_str()
+            .map(str::to_owned)
+            .ok_or_else(|| StorageError::InvalidKey(key.to_owned()))
+    }
+
+    async fn create_multipart(
+        &self,
+        key: &str,
+        _content_type: &str,
+    ) -> Result<String, StorageError> {
+        self.path_of(key)?;
+        self.create_upload().await
+    }
+
+    async fn part_target(
+        &self,
+        upload: &MultipartRef<'_>,
+        part_number: u32,
+        expires: u64,
+    ) -> Result<PartTarget, StorageError> {
+        Ok(self.sign_part(upload, part_number, expires))
+    }
+
+    async fn list_parts(&self, upload: &MultipartRef<'_>) -> Result<Vec<StoredPart>, StorageError> {
+        self.stored_parts(upload).await
+    }
+
+    async fn complete_multipart(
+        &self,
+        upload: &MultipartRef<'_>,
+        parts: &[StoredPart],
+    ) -> Result<(), StorageError> {
+        self.assemble(upload, parts).await
+    }
+
+    async fn abort_multipart(&self, upload: &MultipartRef<'_>) -> Result<(), StorageError> {
+        self.remove_upload(upload.backend_id).await
     }
 }
 

@@ -3,8 +3,13 @@
 //! One small trait, [`ObjectStore`], with two real backends: [`local::LocalStore`]
 //! (a directory, the zero-config default) and [`s3::S3Store`] (aws-sdk-s3; also
 //! any S3-compatible emulator through an endpoint override).
+//!
+//! Both also take multipart uploads whose parts a client sends straight to them
+//! ([`multipart`]): S3 through presigned `UploadPart` URLs, the local store through a
+//! signed route of the web service.
 
 pub mod local;
+pub mod multipart;
 pub mod s3;
 
 use std::{path::Path, sync::Arc};
@@ -12,6 +17,8 @@ use std::{path::Path, sync::Arc};
 use async_trait::async_trait;
 
 use crate::config::{StorageBackend, StorageConfig};
+
+pub use self::multipart::{MultipartRef, PartTarget, StoredPart};
 
 /// Key prefix of original uploads.
 pub const UPLOADED_PREFIX: &str = "uploaded/";
@@ -74,6 +81,37 @@ pub trait ObjectStore: Send + Sync + 'static {
     async fn playable_url(&self, key: &str) -> Result<PlayableUrl, StorageError>;
     /// Cheap liveness check of the backend (readiness probe).
     async fn health(&self) -> Result<(), StorageError>;
+
+    /// Size of the object `key` in bytes.
+    async fn size(&self, key: &str) -> Result<u64, StorageError>;
+    /// Up to `len` bytes of `key` from `offset` (fewer at the end of the object).
+    async fn read_range(&self, key: &str, offset: u64, len: u64) -> Result<Vec<u8>, StorageError>;
+    /// What ffprobe can read `key` from without a copy: a file path, or a presigned GET
+    /// URL it reads with Range requests. A secret when it is a URL: never log it.
+    async fn probe_source(&self, key: &str) -> Result<String, StorageError>;
+
+    /// Starts a multipart upload of `key`; returns the backend's id of it.
+    async fn create_multipart(&self, key: &str, content_type: &str)
+    -> Result<String, StorageError>;
+    /// Where a client sends part `part_number` of the upload, valid until `expires`
+    /// (unix seconds).
+    async fn part_target(
+        &self,
+        upload: &MultipartRef<'_>,
+        part_number: u32,
+        expires: u64,
+    ) -> Result<PartTarget, StorageError>;
+    /// The parts stored so far, by part number.
+    async fn list_parts(&self, upload: &MultipartRef<'_>) -> Result<Vec<StoredPart>, StorageError>;
+    /// Assembles `parts` (ascending part numbers, the ETags [`ObjectStore::list_parts`]
+    /// gave) into the upload's object and drops the upload.
+    async fn complete_multipart(
+        &self,
+        upload: &MultipartRef<'_>,
+        parts: &[StoredPart],
+    ) -> Result<(), StorageError>;
+    /// Drops the upload and its parts; an unknown upload is not an error.
+    async fn abort_multipart(&self, upload: &MultipartRef<'_>) -> Result<(), StorageError>;
 }
 
 /// Shared handle to the configured store.

@@ -7,6 +7,11 @@
 //! Files are streamed from and to disk: a single `PutObject` below
 //! [`MULTIPART_THRESHOLD`], a multipart upload with parts of [`PART_SIZE`]
 //! read from the file one at a time above it.
+//!
+//! Multipart uploads whose parts clients send straight to the bucket, and ranged reads,
+//! are in [`parts`].
+
+mod parts;
 
 use std::{path::Path, time::Duration};
 
@@ -22,7 +27,10 @@ use aws_sdk_s3::{
 };
 use tokio::io::AsyncWriteExt;
 
-use super::{ObjectStore, PROCESSED_PREFIX, PlayableUrl, StorageError, validate_key};
+use super::{
+    MultipartRef, ObjectStore, PROCESSED_PREFIX, PartTarget, PlayableUrl, StorageError, StoredPart,
+    validate_key,
+};
 use crate::config::StorageConfig;
 
 /// Files of at least this size are uploaded in parts.
@@ -364,6 +372,59 @@ impl ObjectStore for S3Store {
                 _ => self.backend("HeadBucket", "", e),
             })?;
         Ok(())
+    }
+
+    async fn size(&self, key: &str) -> Result<u64, StorageError> {
+        validate_key(key)?;
+        self.object_size(key).await
+    }
+
+    async fn read_range(&self, key: &str, offset: u64, len: u64) -> Result<Vec<u8>, StorageError> {
+        validate_key(key)?;
+        self.range(key, offset, len).await
+    }
+
+    async fn probe_source(&self, key: &str) -> Result<String, StorageError> {
+        validate_key(key)?;
+        self.presigned_get(key).await
+    }
+
+    async fn create_multipart(
+        &self,
+        key: &str,
+        content_type: &str,
+    ) -> Result<String, StorageError> {
+        validate_key(key)?;
+        self.start_multipart(key, content_type).await
+    }
+
+    async fn part_target(
+        &self,
+        upload: &MultipartRef<'_>,
+        part_number: u32,
+        expires: u64,
+    ) -> Result<PartTarget, StorageError> {
+        validate_key(upload.key)?;
+        self.presign_part(upload, part_number, expires).await
+    }
+
+    async fn list_parts(&self, upload: &MultipartRef<'_>) -> Result<Vec<StoredPart>, StorageError> {
+        validate_key(upload.key)?;
+        self.parts_of(upload).await
+    }
+
+    async fn complete_multipart(
+        &self,
+        upload: &MultipartRef<'_>,
+        parts: &[StoredPart],
+    ) -> Result<(), StorageError> {
+        validate_key(upload.key)?;
+        self.finish_multipart(upload, parts).await
+    }
+
+    async fn abort_multipart(&self, upload: &MultipartRef<'_>) -> Result<(), StorageError> {
+        validate_key(upload.key)?;
+        self.drop_multipart(upload).await
     }
 }
 

@@ -22,7 +22,7 @@ use utoipa::{
     },
 };
 
-use super::{auth, events, health, public, upload, videos};
+use super::{auth, events, health, public, upload, uploads, videos};
 use crate::error::{ErrorBody, FieldErrorBody};
 
 struct BearerAuth;
@@ -159,6 +159,7 @@ fn error_response(description: &str) -> RefOr<utoipa::openapi::Response> {
         health::root, health::live, health::ready,
         auth::signup, auth::login,
         upload::upload, videos::list, videos::get, videos::publish, videos::delete,
+        uploads::start, uploads::sign_part, uploads::list_parts, uploads::complete, uploads::abort,
         public::videos, public::vote, public::rankings,
         events::events,
     ),

@@ -8,12 +8,13 @@ pub mod media;
 pub mod public;
 pub mod ui;
 pub mod upload;
+pub mod uploads;
 pub mod videos;
 
 use axum::{
     Router,
     extract::DefaultBodyLimit,
-    routing::{get, post},
+    routing::{delete, get, post},
 };
 
 use crate::state::AppState;
@@ -36,6 +37,20 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/api/videos/upload",
             post(upload::upload).layer(DefaultBodyLimit::max(upload_body_limit)),
         )
+        .route("/api/videos/uploads", post(uploads::start))
+        .route(
+            "/api/videos/uploads/{upload_id}/parts/{part_number}",
+            get(uploads::sign_part).put(uploads::put_part),
+        )
+        .route(
+            "/api/videos/uploads/{upload_id}/parts",
+            get(uploads::list_parts),
+        )
+        .route(
+            "/api/videos/uploads/{upload_id}/complete",
+            post(uploads::complete),
+        )
+        .route("/api/videos/uploads/{upload_id}", delete(uploads::abort))
         .route("/api/videos", get(videos::list))
         .route("/api/videos/{id}", get(videos::get).delete(videos::delete))
         .route("/api/videos/{id}/publish", post(videos::publish))

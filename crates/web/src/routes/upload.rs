@@ -1,4 +1,5 @@
-//! `POST /api/videos/upload`: admit, stream, inspect, store, record, enqueue.
+//! `POST /api/videos/upload`: admit, spool, then the shared accept process
+//! ([`ingest::accept`]: inspect, store, record, enqueue).
 //!
 //! An upload is admitted before a byte of its body is read, within the per-process and
 //! per-player limits of uploads in flight ([`skillreel_shared::inflight`]), and holds its
@@ -8,8 +9,8 @@
 //! is longer than any valid title can be. A body that goes silent for `UPLOAD_IDLE_SECS`,
 //! or is still arriving after `UPLOAD_MAX_SECS`, is cut off with `408`.
 //!
-//! Nothing is left behind on any failure: the temporary file is removed on drop, and each
-//! later step undoes the earlier ones when it fails. Its name carries this process's pid
+//! Nothing is left behind on any failure: the temporary file is removed on drop, and the
+//! accept process undoes its earlier steps when a later one fails. Its name carries this process's pid
 //! and start time ([`ingest::spool_file`]), so that if the process is killed mid-upload
 //! the next web process to start removes it.
 
@@ -25,16 +26,12 @@ use axum::{
 };
 use serde::Serialize;
 use skillreel_shared::{
-    db::{self, videos::NewVideo},
     domain::{self, FieldError},
     inflight,
-    ingest::{self, InspectError, Rejection},
-    queue::ProcessVideo,
-    storage::UPLOADED_PREFIX,
+    ingest::{self, AcceptError, Created, Ingest, Rejection, Source},
 };
 use tokio::io::AsyncWriteExt;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use crate::{
     body::BodyTimer,
@@ -53,9 +50,6 @@ pub struct UploadResponse {
     /// The new video.
     pub video_id: i64,
 }
-
-/// Bytes of the file kept in memory for container sniffing.
-const HEAD_BYTES: usize = 64;
 
 /// Form fields of an upload (documentation only; the handler streams them).
 #[derive(Debug, ToSchema)]
@@ -80,13 +74,28 @@ struct Spooled {
 }
 
 fn too_large(limit: u64) -> ApiError {
-    ApiError::BadRequest(
-        "file-too-large",
-        format!(
-            "The file exceeds the {} MB upload limit",
-            limit / (1024 * 1024)
-        ),
-    )
+    Rejection::TooLarge { limit }.into()
+}
+
+impl From<Created> for UploadResponse {
+    fn from(created: Created) -> Self {
+        Self {
+            message: "Video subido exitosamente. Tarea creada.",
+            task_id: created.task_id.to_string(),
+            video_id: created.video_id,
+        }
+    }
+}
+
+/// The accept process over this instance's backends and rules.
+pub fn ingest(state: &AppState) -> Ingest<'_> {
+    Ingest {
+        db: &state.db,
+        storage: state.storage.as_ref(),
+        queue: &state.queue,
+        media: &state.config.media,
+        limits: &state.config.upload,
+    }
 }
 
 fn multipart_error(e: &MultipartError, limit: u64, timer: &BodyTimer) -> ApiError {
@@ -138,75 +147,22 @@ pub async fn upload(
         return Err(ApiError::Validation(missing));
     };
 
-    let accepted = ingest::inspect(
-        &state.config.media,
-        &state.config.upload,
-        &spooled.file,
-        &spooled.head,
-        spooled.size,
-    )
-    .await
-    .inspect_err(|e| {
-        if let InspectError::Rejected(Rejection::Unreadable { cause, .. }) = e {
-            tracing::warn!(player.id = player, error = %cause, "upload refused: ffprobe could not read it");
-        }
-    })?;
-
-    let key = format!("{UPLOADED_PREFIX}{}.mp4", Uuid::now_v7());
-    state
-        .storage
-        .put_file(&key, &spooled.file, "video/mp4")
+    let source = Source::Spooled {
+        path: &spooled.file,
+        head: &spooled.head,
+        size: spooled.size,
+    };
+    let created = ingest::accept(ingest(&state), player, &title, source)
         .await
-        .map_err(|e| {
-            ApiError::Unavailable(
-                "storage unavailable, the upload was not saved".into(),
-                e.to_string(),
-            )
-        })?;
-    drop(spooled.file);
+        .inspect_err(|e| log_refusal(player, e))?;
+    Ok((StatusCode::CREATED, Json(created.into())))
+}
 
-    let new = NewVideo {
-        owner_id: player,
-        title,
-        task_id: Uuid::new_v4(),
-        original_key: key.clone(),
-        size_bytes: i64::try_from(spooled.size).unwrap_or(i64::MAX),
-        duration_secs: accepted.probe.duration_secs,
-        width: i32::try_from(accepted.width).unwrap_or(i32::MAX),
-        height: i32::try_from(accepted.height).unwrap_or(i32::MAX),
-    };
-    let video = match db::videos::insert(&state.db, &new).await {
-        Ok(v) => v,
-        Err(e) => {
-            remove_object(&state, &key).await;
-            return Err(e.into());
-        }
-    };
-    let job = ProcessVideo {
-        video_id: video.id,
-        task_id: video.task_id,
-    };
-    if let Err(e) = state.queue.enqueue(job).await {
-        // Without a job the row would wait for the reconciler; the contract is
-        // all-or-nothing, so undo both.
-        if let Err(db_err) = db::videos::delete_unpublished(&state.db, video.id).await {
-            tracing::error!(error = %db_err, video.id = video.id, "could not undo a video row");
-        }
-        remove_object(&state, &key).await;
-        return Err(ApiError::Unavailable(
-            "job queue unavailable, the upload was not saved".into(),
-            e.to_string(),
-        ));
+/// Logs what the player is not told: ffprobe's own words on a file it could not read.
+pub fn log_refusal(player: i64, err: &AcceptError) {
+    if let AcceptError::Rejected(Rejection::Unreadable { cause, .. }) = err {
+        tracing::warn!(player.id = player, error = %cause, "upload refused: ffprobe could not read it");
     }
-    tracing::info!(video.id = video.id, task.id = %video.task_id, size_bytes = new.size_bytes, "video uploaded");
-    Ok((
-        StatusCode::CREATED,
-        Json(UploadResponse {
-            message: "Video subido exitosamente. Tarea creada.",
-            task_id: video.task_id.to_string(),
-            video_id: video.id,
-        }),
-    ))
 }
 
 impl From<Rejection> for ApiError {
@@ -216,12 +172,22 @@ impl From<Rejection> for ApiError {
 }
 
 /// `400` naming the rule for a rejected file; `503` with a player-readable detail when
-/// the file could not be inspected (the tool's own error goes to the log only).
-impl From<InspectError> for ApiError {
-    fn from(err: InspectError) -> Self {
+/// a backend failed (the cause goes to the log only).
+impl From<AcceptError> for ApiError {
+    fn from(err: AcceptError) -> Self {
         match err {
-            InspectError::Rejected(rejection) => rejection.into(),
-            InspectError::Media(e) => Self::Unavailable(e.player_message(), e.to_string()),
+            AcceptError::Rejected(rejection) => rejection.into(),
+            AcceptError::Inspect(e) => Self::Unavailable(e.player_message(), e.to_string()),
+            AcceptError::Storage(e) => Self::Unavailable(
+                "storage unavailable, the upload was not saved".into(),
+                e.to_string(),
+            ),
+            AcceptError::Database(e) => e.into(),
+            AcceptError::Queue(e) => Self::Unavailable(
+                "job queue unavailable, the upload was not saved".into(),
+                e.to_string(),
+            ),
+            AcceptError::UploadGone => Self::NotFound("Upload not found".into()),
         }
     }
 }
@@ -279,20 +245,18 @@ async fn spool(
     let temp = ingest::spool_file(temp_dir).map_err(ApiError::internal)?;
     let (std_file, path) = temp.into_parts();
     let mut file = tokio::fs::File::from_std(std_file);
-    let mut head = Vec::with_capacity(HEAD_BYTES);
+    let mut head = Vec::with_capacity(ingest::HEAD_BYTES);
     let mut size = 0u64;
     while let Some(chunk) = field.chunk().await.map_err(&fail)? {
         size += chunk.len() as u64;
         if size > limit {
             return Err(too_large(limit));
         }
-        if head.len() < HEAD_BYTES {
-            let take = (HEAD_BYTES - head.len()).min(chunk.len());
+        if head.len() < ingest::HEAD_BYTES {
+            let take = (ingest::HEAD_BYTES - head.len()).min(chunk.len());
             head.extend_from_slice(&chunk[..take]);
             // Refuse a non-MP4 as soon as its header is known, before reading the rest.
-            if head.len() >= 12 && !skillreel_shared::media::sniff::looks_like_mp4(&head) {
-                return Err(Rejection::NotMp4.into());
-            }
+            ingest::sniff_head(&head)?;
         }
         file.write_all(&chunk).await.map_err(ApiError::internal)?;
     }
@@ -322,11 +286,5 @@ impl From<inflight::Refused> for ApiError {
                 retry_after,
             },
         }
-    }
-}
-
-async fn remove_object(state: &AppState, key: &str) {
-    if let Err(e) = state.storage.delete(key).await {
-        tracing::error!(error = %e, key, "could not remove an orphaned upload");
     }
 }

@@ -9,6 +9,8 @@ mod openapi;
 mod outage;
 mod public;
 mod races;
+mod resumable;
+mod resumable_rules;
 mod slow;
 mod startup;
 mod upload;

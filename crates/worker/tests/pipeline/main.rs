@@ -7,4 +7,5 @@ mod faults;
 mod helpers;
 mod posters;
 mod recovery;
+mod resumable;
 mod startup;

@@ -1,34 +1,42 @@
-//! Inspection of an uploaded file before it is accepted.
+//! The one way a video gets in: inspect → store (or adopt) → record → enqueue.
 //!
-//! In order, cheapest first: the container from the first bytes (MP4/ISO-BMFF),
-//! the top-level box structure (a truncated file ends inside a box) and the data
-//! references in `moov` (the media must be in the file), then ffprobe (a video stream,
-//! duration, resolution, frame rate and count) against the configured limits.
+//! [`accept`] runs that process for both ways in: the classic multipart upload (a file
+//! the web process spooled, stored once accepted) and the resumable direct upload
+//! ([`resumable`]: parts sent straight to storage, assembled there, adopted where they
+//! lie). Each step undoes the earlier ones when it fails, and the typed [`AcceptError`]
+//! says whose fault it was, so a handler only parses and shapes.
+//!
+//! Inspection ([`inspect`]), in order, cheapest first: the container from the first
+//! bytes (MP4/ISO-BMFF), the top-level box structure (a truncated file ends inside a
+//! box) and the data references in `moov` (the media must be in the file), then ffprobe
+//! (a video stream, duration, resolution, frame rate and count) against the configured
+//! limits. A stored object is inspected where it lies, through ranged reads and ffprobe
+//! on a presigned URL: never copied whole to decide.
 //!
 //! Uploads are spooled to [`spool_file`]s, named after the process that owns them so
 //! that a starting web process can remove those of dead ones ([`sweep_spool`]).
 
+mod accept;
+mod inspect;
+pub mod resumable;
+
 use std::path::Path;
 
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
-
+pub use self::{
+    accept::{AcceptError, Created, Ingest, Source, accept},
+    inspect::{Inspectable, check_box_structure, inspect},
+};
 use crate::{
-    config::{MediaConfig, UploadLimits},
-    media::{
-        self, MediaError,
-        ffprobe::ProbeInfo,
-        sniff::{self, DataReferenceError},
-        validate::UploadRejection,
-    },
+    media::{MediaError, ffprobe::ProbeInfo, sniff, validate::UploadRejection},
+    storage::StorageError,
     tempdirs,
 };
 
 /// Name prefix of upload spool files in `TEMP_DIR`.
 pub const SPOOL_PREFIX: &str = "skillreel-upload-";
 
-/// Largest `moov` box read to check its data references. A 60 s clip at 120 fps has an
-/// index of about 100 KB; a `moov` this large is not a phone clip.
-const MAX_MOOV_BYTES: u64 = 64 * 1024 * 1024;
+/// Bytes of a file's start that [`inspect`] sniffs (callers spooling a file keep these).
+pub const HEAD_BYTES: usize = 64;
 
 /// Why an upload is refused; every variant is the client's fault (`400`).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -36,6 +44,12 @@ pub enum Rejection {
     /// No bytes.
     #[error("the file is empty")]
     Empty,
+    /// More bytes than the upload limit.
+    #[error("The file exceeds the {} MB upload limit", .limit / (1024 * 1024))]
+    TooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
     /// Not an MP4 container.
     #[error("the file is not an MP4 video (expected an ISO-BMFF 'ftyp' header)")]
     NotMp4,
@@ -65,6 +79,7 @@ impl Rejection {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Empty => "empty-file",
+            Self::TooLarge { .. } => "file-too-large",
             Self::NotMp4 => "not-mp4",
             Self::Corrupt(_) | Self::Unreadable { .. } => "corrupt-video",
             Self::ExternalMedia(_) => "external-data-reference",
@@ -83,6 +98,9 @@ pub enum InspectError {
     /// start or timed out, or the spool file could not be read (`5xx`).
     #[error("the upload could not be inspected: {0}")]
     Media(#[from] MediaError),
+    /// The stored object could not be read (`503`).
+    #[error("the upload could not be read from storage: {0}")]
+    Storage(#[from] StorageError),
 }
 
 /// What an accepted upload looks like.
@@ -106,128 +124,14 @@ pub fn sweep_spool(temp_dir: &Path) -> std::io::Result<usize> {
     tempdirs::sweep_dead(temp_dir, SPOOL_PREFIX)
 }
 
-/// Walks the top-level boxes of an ISO-BMFF file: each size must fit in the file and
-/// the last one must end exactly at its end, and every data reference in `moov` must be
-/// self-contained. Reads only box headers (16 bytes each) and the `moov` box.
-pub async fn check_box_structure(path: &Path) -> Result<(), InspectError> {
-    let mut file = tokio::fs::File::open(path).await.map_err(MediaError::Io)?;
-    let len = file.metadata().await.map_err(MediaError::Io)?.len();
-    let mut pos = 0u64;
-    let mut boxes = 0u32;
-    let mut seen_moov = false;
-    while pos < len {
-        if len - pos < 8 {
-            return Err(Rejection::Corrupt(format!("{} stray bytes at the end", len - pos)).into());
-        }
-        file.seek(std::io::SeekFrom::Start(pos))
-            .await
-            .map_err(MediaError::Io)?;
-        let mut header = [0u8; 16];
-        let n = usize::try_from((len - pos).min(16)).unwrap_or(16);
-        file.read_exact(&mut header[..n])
-            .await
-            .map_err(MediaError::Io)?;
-        let size32 = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
-        let kind = &header[4..8];
-        let (size, header_len) = match size32 {
-            0 => (len - pos, 8), // box extends to the end of the file
-            1 if n == 16 => (
-                u64::from_be_bytes(header[8..16].try_into().unwrap_or([0; 8])),
-                16,
-            ),
-            1 => {
-                return Err(Rejection::Corrupt("a 64-bit box header is cut short".into()).into());
-            }
-            s => (u64::from(s), 8),
-        };
-        if size < header_len {
-            return Err(
-                Rejection::Corrupt(format!("box #{boxes} has an impossible size {size}")).into(),
-            );
-        }
-        if size > len - pos {
-            return Err(Rejection::Corrupt(format!(
-                "box '{}' needs {} bytes but only {} remain",
-                String::from_utf8_lossy(kind),
-                size,
-                len - pos
-            ))
-            .into());
-        }
-        if kind == b"moov" {
-            seen_moov = true;
-            check_moov(&mut file, pos + header_len, size - header_len).await?;
-        }
-        pos += size;
-        boxes += 1;
+/// Refuses a file whose first bytes (once there are [`sniff::MIN_HEAD_LEN`] of them) are
+/// not an MP4's, so a streaming upload can stop reading a wrong file early.
+pub fn sniff_head(head: &[u8]) -> Result<(), Rejection> {
+    if head.len() >= sniff::MIN_HEAD_LEN && !sniff::looks_like_mp4(head) {
+        Err(Rejection::NotMp4)
+    } else {
+        Ok(())
     }
-    if !seen_moov {
-        return Err(Rejection::Corrupt(
-            "no 'moov' box (the file was cut short or never finished)".into(),
-        )
-        .into());
-    }
-    Ok(())
-}
-
-/// Reads the `moov` payload at `start` and checks its data references.
-async fn check_moov(file: &mut tokio::fs::File, start: u64, len: u64) -> Result<(), InspectError> {
-    if len > MAX_MOOV_BYTES {
-        return Err(Rejection::Corrupt(format!(
-            "the 'moov' box is {} MB, more than a video index can be",
-            len / (1024 * 1024)
-        ))
-        .into());
-    }
-    let mut moov = vec![0u8; usize::try_from(len).unwrap_or(0)];
-    file.seek(std::io::SeekFrom::Start(start))
-        .await
-        .map_err(MediaError::Io)?;
-    file.read_exact(&mut moov).await.map_err(MediaError::Io)?;
-    sniff::check_data_references(&moov).map_err(|e| match e {
-        DataReferenceError::External(_) => Rejection::ExternalMedia(e.to_string()),
-        DataReferenceError::Malformed(what) => Rejection::Corrupt(what),
-    })?;
-    Ok(())
-}
-
-/// Inspects the file at `path` whose first bytes are `head`.
-pub async fn inspect(
-    media_cfg: &MediaConfig,
-    limits: &UploadLimits,
-    path: &Path,
-    head: &[u8],
-    size: u64,
-) -> Result<Accepted, InspectError> {
-    if size == 0 {
-        return Err(Rejection::Empty.into());
-    }
-    if !sniff::looks_like_mp4(head) {
-        return Err(Rejection::NotMp4.into());
-    }
-    check_box_structure(path).await?;
-    let probe = match media::ffprobe::probe(media_cfg, path).await {
-        Ok(probe) => probe,
-        Err(e) if e.is_client_error() => {
-            return Err(Rejection::Unreadable {
-                message: e.player_message(),
-                cause: e.to_string(),
-            }
-            .into());
-        }
-        Err(e) => return Err(e.into()),
-    };
-    media::validate::check_upload(&probe, limits).map_err(Rejection::Rule)?;
-    let (width, height) = probe
-        .video
-        .as_ref()
-        .map(|v| display_size(v.width, v.height, v.rotation))
-        .unwrap_or_default();
-    Ok(Accepted {
-        probe,
-        width,
-        height,
-    })
 }
 
 /// Width and height as displayed, after rotation metadata.
@@ -242,6 +146,7 @@ pub fn display_size(width: u32, height: u32, rotation: i32) -> (u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::UploadLimits;
 
     fn mp4_box(kind: &[u8; 4], payload: usize) -> Vec<u8> {
         let mut b = ((payload + 8) as u32).to_be_bytes().to_vec();
@@ -257,7 +162,7 @@ mod tests {
         match check_box_structure(&p).await {
             Ok(()) => Ok(()),
             Err(InspectError::Rejected(r)) => Err(r),
-            Err(InspectError::Media(e)) => panic!("not a rejection: {e}"),
+            Err(e) => panic!("not a rejection: {e}"),
         }
     }
 
