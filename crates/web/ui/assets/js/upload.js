@@ -19,8 +19,8 @@ const UPPY_MODULE = '/app/assets/vendor/uppy.min.js';
 /** Delays (ms) before each new attempt of a failed part: five tries over ~19 s. */
 export const RETRY_DELAYS = [0, 1000, 3000, 5000, 10000];
 
-/** Parts sent at once (requests to the API count too). */
-const CONCURRENCY = 3;
+/** Requests at once (parts and API calls): a pause or a drop loses at most two parts. */
+const CONCURRENCY = 2;
 
 /** How long an interrupted upload can be resumed after a reload (the server expires it too). */
 const KEEP_MS = 24 * 60 * 60 * 1000;
