@@ -2,9 +2,11 @@
 //
 // EventSource cannot send an Authorization header, so the stream is read with fetch()
 // and parsed here. Each `status` / `progress` event carries {id, status, progress,
-// error?}; the server ends the stream after `processed` or `failed`. A stream that drops
-// before that is reopened with a growing delay, and the video is read once (GET) on each
-// reconnect so a change missed while disconnected is not lost.
+// error?}; the first one is the current state and the server ends the stream after
+// `processed` or `failed` (or after a few minutes: then it is simply reopened, with
+// Last-Event-ID so nothing is sent twice). A connection that fails or drops is retried
+// with a growing delay, and the video is read once (GET) before each such retry so a
+// change missed meanwhile shows even while the stream cannot be had.
 import { api, ApiError } from './api.js';
 import * as session from './session.js';
 
@@ -53,13 +55,15 @@ export function follow(id, { onUpdate, onGone = () => {} }) {
   const controller = new AbortController();
   let attempt = 0;
   let finished = false;
+  let lastId = null;
 
   const done = () => {
     finished = true;
     controller.abort();
   };
 
-  const handle = ({ event, data }) => {
+  const handle = ({ event, data, id: eventId }) => {
+    if (eventId) lastId = eventId;
     if (event !== 'status' && event !== 'progress' && event !== 'message') return;
     let body;
     try {
@@ -72,20 +76,19 @@ export function follow(id, { onUpdate, onGone = () => {} }) {
     if (FINAL.has(body.status)) done();
   };
 
+  /** Reads one stream to its end; resolves true when it ended cleanly, throws when it failed. */
   async function once() {
     const token = session.token();
-    if (!token) { done(); return; }
-    const response = await fetch(`/api/videos/${id}/events`, {
-      headers: { Accept: 'text/event-stream', Authorization: `Bearer ${token}` },
-      signal: controller.signal,
-      cache: 'no-store',
-    });
+    if (!token) { done(); return true; }
+    const headers = { Accept: 'text/event-stream', Authorization: `Bearer ${token}` };
+    if (lastId) headers['Last-Event-ID'] = lastId;
+    const response = await fetch(`/api/videos/${id}/events`, { headers, signal: controller.signal, cache: 'no-store' });
     if (response.status === 401) {
       session.signOut('Your session has expired or is no longer valid. Please sign in again.');
       done();
-      return;
+      return true;
     }
-    if (response.status === 404) { onGone(); done(); return; }
+    if (response.status === 404) { onGone(); done(); return true; }
     if (!response.ok || !response.body) throw new Error(`events answered ${response.status}`);
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
     const feed = sseParser(handle);
@@ -93,19 +96,23 @@ export function follow(id, { onUpdate, onGone = () => {} }) {
       const { value, done: end } = await reader.read();
       if (end) break;
       feed(value);
-      if (finished) { reader.cancel().catch(() => {}); return; }
+      if (finished) { reader.cancel().catch(() => {}); return true; }
     }
+    return true;
   }
 
   (async () => {
     while (!finished) {
+      let clean = false;
       try {
-        await once();
+        clean = await once();
       } catch {
         if (controller.signal.aborted) return;
       }
       if (finished) return;
-      // Dropped before the end: wait, read the current state, and listen again.
+      // Ended by the server before the final state (its time limit): listen again.
+      if (clean && attempt === 0) { attempt = 1; continue; }
+      // Failed or dropped: wait, read the current state, and listen again.
       const delay = BACKOFF_MS[Math.min(attempt, BACKOFF_MS.length - 1)];
       attempt += 1;
       await new Promise((resolve) => setTimeout(resolve, delay));
