@@ -55,7 +55,7 @@ describe('front-end modules', () => {
       uppy.use(m.GoldenRetriever);
       const state = {
         resumable: uppy.getState().capabilities.resumableUploads,
-        plugins: ['AwsS3', 'GoldenRetriever'].map((id) => Boolean(uppy.getPlugin(id))),
+        plugins: ['AwsS3Multipart', 'GoldenRetriever'].map((id) => Boolean(uppy.getPlugin(id))),
       };
       uppy.destroy();
       return state;

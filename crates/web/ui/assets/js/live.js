@@ -40,8 +40,11 @@ export function sseParser(onEvent) {
   };
   return (chunk) => {
     buffer += chunk;
-    const lines = buffer.split(/\r\n|\r|\n/);
-    buffer = lines.pop();
+    // A CR at the very end may be the first half of a CRLF cut by the network: wait
+    // for the next chunk, or the LF would end an extra, empty line (and the event).
+    const held = buffer.endsWith('\r') ? 1 : 0;
+    const lines = buffer.slice(0, buffer.length - held).split(/\r\n|\r|\n/);
+    buffer = lines.pop() + (held ? '\r' : '');
     for (const l of lines) line(l);
   };
 }

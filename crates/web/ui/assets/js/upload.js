@@ -25,6 +25,9 @@ const CONCURRENCY = 2;
 /** How long an interrupted upload can be resumed after a reload (the server expires it too). */
 const KEEP_MS = 24 * 60 * 60 * 1000;
 
+/** The largest file kept in the browser for a resume (the upload limit, with room). */
+const MAX_KEPT_BYTES = 128 * 1024 * 1024;
+
 const path = (uploadId) => `/api/videos/uploads/${encodeURIComponent(uploadId)}`;
 
 /** FNV-1a of the e-mail: a per-player storage name without the address in it. */
@@ -87,7 +90,8 @@ class Engine {
       // "Retry" resumes instead of starting over; cancel() deletes the upload itself.
       abortMultipartUpload: () => undefined,
     });
-    uppy.use(GoldenRetriever, { expires: KEEP_MS });
+    // Golden Retriever keeps files of up to 10 MiB by default; clips go up to 100 MB.
+    uppy.use(GoldenRetriever, { expires: KEEP_MS, indexedDB: { maxFileSize: MAX_KEPT_BYTES, maxTotalSize: 2 * MAX_KEPT_BYTES } });
 
     uppy.on('state-update', () => this.emit('change'));
     uppy.on('upload-success', (file, response) => {
