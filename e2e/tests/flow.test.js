@@ -25,7 +25,7 @@ let luisCtx;
 let ana1; // Ana's page
 let luis1; // Luis's page
 let videoId;
-let resumedId; // uploaded across a page reload, deleted at the end
+let resumedId; // uploaded across a page reload, then published
 const errors = [];
 let failed = null;
 
@@ -335,9 +335,18 @@ describe('skillreel in a browser', { concurrency: 1 }, () => {
     assert.deepEqual(storedParts(after), parts.slice(1));
     await ana1.locator(`#video-${resumedId}`).waitFor();
     assert.equal(await ana1.locator('#upload-form').getAttribute('data-phase'), 'idle');
+    // Nothing is left to restore: another reload shows the empty form.
+    await ana1.reload();
+    await ana1.locator('#upload-form[data-phase="idle"]').waitFor();
+    await ana1.waitForTimeout(1000); // Golden Retriever reads its storage asynchronously
+    assert.equal(await ana1.locator('#upload-restore').isVisible(), false);
   }, 240_000);
 
   step('publishing makes it public and locks deletion, with the reason shown', async () => {
+    // The clip uploaded across the reload goes public too: the gallery shows two posters.
+    await waitProcessed(ana1, resumedId);
+    await ana1.locator(`#video-${resumedId}`).getByRole('button', { name: 'Publish' }).click();
+    await ana1.locator(`#video-${resumedId}[data-status="public"]`).waitFor();
     const item = ana1.locator(`#video-${videoId}`);
     await item.getByRole('button', { name: 'Publish' }).click();
     await ana1.locator(`#video-${videoId}[data-status="public"]`).waitFor();
@@ -368,6 +377,8 @@ describe('skillreel in a browser', { concurrency: 1 }, () => {
     await luis1.getByRole('button', { name: 'Search' }).click();
     await luis1.locator('.video-card').first().waitFor();
     await checkPosterAndPreview(luis1, videoId);
+    await luis1.locator(`.video-card[data-video-id="${resumedId}"] img.poster`).waitFor();
+    await luis1.evaluate(() => document.activeElement?.blur());
     await shot(luis1, 'gallery', { doc: 'gallery' });
     await luis1.locator(`.video-card[data-video-id="${videoId}"] .card-title a`).click();
     await luis1.getByRole('heading', { name: TITLE }).waitFor();
@@ -421,7 +432,7 @@ describe('skillreel in a browser', { concurrency: 1 }, () => {
 
   step('an unpublished video is deleted after confirming the dialog', async () => {
     await ana1.goto('/app/my');
-    const up = { id: resumedId };
+    const up = await uploadThroughPage(ana1, `To delete ${RUN}`);
     const item = ana1.locator(`#video-${up.id}`);
     await waitProcessed(ana1, up.id);
     // Cancel first: nothing happens.
