@@ -24,20 +24,21 @@ export async function watchUploads(page, { fault = () => 'pass' } = {}) {
     classic: 0, // POST /api/videos/upload (must stay 0)
     held: [],
     stop: async () => {
-      page.off('requestfinished', onFinished);
+      page.off('response', onResponse);
       page.off('requestfailed', onFailed);
       await page.unrouteAll({ behavior: 'ignoreErrors' });
     },
   };
-  const onFinished = async (req) => {
-    if (req.method() !== 'PUT' || !partOfUrl.has(req.url())) return;
-    const res = await req.response();
-    rec.puts.push({ part: partOfUrl.get(req.url()), status: res ? res.status() : 0 });
+  // Recorded synchronously, in the order the browser saw them: a part's answer is
+  // always recorded before the completion that follows it.
+  const onResponse = (res) => {
+    const req = res.request();
+    if (req.method() === 'PUT' && partOfUrl.has(req.url())) rec.puts.push({ part: partOfUrl.get(req.url()), status: res.status() });
   };
   const onFailed = (req) => {
     if (req.method() === 'PUT' && partOfUrl.has(req.url())) rec.puts.push({ part: partOfUrl.get(req.url()), status: 0 });
   };
-  page.on('requestfinished', onFinished);
+  page.on('response', onResponse);
   page.on('requestfailed', onFailed);
 
   await page.route('**/*', async (route) => {
