@@ -370,6 +370,18 @@ $servers
             proxy_pass http://skillreel_web;
         }
 
+        # Live status streams (GET /api/videos/{id}/events): every event passed on as it
+        # comes (no buffering; the web also sends X-Accel-Buffering: no). The web writes a
+        # comment every EVENTS_KEEPALIVE_SECS (15 s) and ends a stream after
+        # EVENTS_MAX_STREAM_SECS, so 120 s without a byte means a hung instance, not a
+        # quiet video.
+        location ~ ^/api/videos/[^/]+/events/?\$ {
+            proxy_buffering off;
+            proxy_cache off;
+            proxy_read_timeout 120s;
+            proxy_pass http://skillreel_web;
+        }
+
         location @unavailable {
             default_type application/json;
             add_header Retry-After 5 always;

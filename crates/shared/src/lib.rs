@@ -7,6 +7,7 @@ pub mod cache;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod events;
 pub mod inflight;
 pub mod ingest;
 pub mod media;

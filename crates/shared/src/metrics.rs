@@ -46,6 +46,10 @@ pub struct WebMetrics {
     pub latency: Family<RequestLabels, Histogram>,
     /// Requests being served.
     pub in_flight: Gauge<i64, AtomicI64>,
+    /// Live status streams open (set when scraped).
+    pub event_streams: Gauge<i64, AtomicI64>,
+    /// 1 while the process's Redis subscription to video events is up (set when scraped).
+    pub events_subscribed: Gauge<i64, AtomicI64>,
 }
 
 impl std::fmt::Debug for WebMetrics {
@@ -73,11 +77,25 @@ impl Default for WebMetrics {
             "HTTP requests being served",
             in_flight.clone(),
         );
+        let event_streams = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "event_streams",
+            "Live status streams open",
+            event_streams.clone(),
+        );
+        let events_subscribed = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "events_subscribed",
+            "1 while the Redis subscription to video events is up",
+            events_subscribed.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             requests,
             latency,
             in_flight,
+            event_streams,
+            events_subscribed,
         }
     }
 }

@@ -22,6 +22,8 @@ use skillreel_shared::{
 
 #[path = "media/orphans.rs"]
 mod orphans;
+#[path = "media/renditions.rs"]
+mod renditions;
 
 /// Clips and default assets are cached here across test runs.
 fn cache_dir() -> PathBuf {
@@ -151,7 +153,7 @@ async fn process(input: &Path) -> Processed {
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("out.mp4");
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let report = pipeline::process(&cfg, &assets, input, &output, move |p| {
+    let report = pipeline::process(&cfg, &assets, input, &output, None, move |p| {
         let _ = tx.send(p);
     })
     .await
@@ -308,9 +310,16 @@ async fn corrupt_inputs_fail_without_retry() {
     )
     .unwrap();
     for input in [&truncated, &garbage] {
-        let err = pipeline::process(&cfg, &assets, input, &dir.path().join("out.mp4"), |_| {})
-            .await
-            .unwrap_err();
+        let err = pipeline::process(
+            &cfg,
+            &assets,
+            input,
+            &dir.path().join("out.mp4"),
+            None,
+            |_| {},
+        )
+        .await
+        .unwrap_err();
         assert!(
             !err.is_retryable(),
             "{} gave a retryable error: {err:?}",
@@ -328,7 +337,7 @@ async fn a_run_past_its_timeout_is_killed() {
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("timed-out.mp4");
     cfg.job_timeout = Duration::from_secs(1);
-    let err = pipeline::process(&cfg, &assets, &input, &output, |_| {})
+    let err = pipeline::process(&cfg, &assets, &input, &output, None, |_| {})
         .await
         .unwrap_err();
     assert!(

@@ -132,5 +132,12 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let header_read_timeout = state.config.http.header_read_timeout;
+    // Live status streams end at shutdown, or they would hold the drain of in-flight
+    // requests for as long as they last; their clients reconnect elsewhere.
+    let events = state.events.clone();
+    let shutdown = async move {
+        shutdown.await;
+        events.close();
+    };
     server::run(listener, app(state), header_read_timeout, shutdown).await
 }

@@ -8,6 +8,7 @@ use skillreel_shared::{
     cache::PublicCache,
     config::{Config, StorageBackend},
     db,
+    events::{Hub, StreamSlots},
     inflight::UploadSlots,
     ingest,
     metrics::WebMetrics,
@@ -44,6 +45,10 @@ pub struct AppState {
     pub metrics: WebMetrics,
     /// Uploads streaming now, bounded per process and per player.
     pub uploads: UploadSlots,
+    /// The process's one subscription to video events, fanned out to its streams.
+    pub events: Hub,
+    /// Live status streams open now, bounded per process and per player.
+    pub event_streams: StreamSlots,
     /// Configuration.
     pub config: Arc<Config>,
 }
@@ -89,6 +94,8 @@ impl AppState {
             local_media,
             metrics: WebMetrics::default(),
             uploads: UploadSlots::new(&config.upload),
+            events: Hub::start(&config.redis).context("the Redis URL of the events relay")?,
+            event_streams: StreamSlots::new(&config.events),
             config: Arc::new(config),
         })
     }

@@ -23,6 +23,7 @@ use skillreel_shared::{
     config, db,
     media::{
         ffmpeg, pipeline,
+        renditions::RenditionPaths,
         testclip::{self, ClipSpec},
     },
     queue::ProcessVideo,
@@ -98,9 +99,8 @@ async fn upload(ctx: &JobContext, owner: i64, clip: &Path, secs: f64) -> Process
 
 async fn cleanup(ctx: &JobContext, job: &ProcessVideo) {
     if let Ok(Some(v)) = db::videos::find(&ctx.db, job.video_id).await {
-        let _ = ctx.storage.delete(&v.original_key).await;
-        if let Some(k) = &v.processed_key {
-            let _ = ctx.storage.delete(k).await;
+        for key in v.stored_keys() {
+            let _ = ctx.storage.delete(key).await;
         }
     }
     let _ = sqlx::query("DELETE FROM videos WHERE id = $1")
@@ -120,10 +120,27 @@ async fn end_to_end(ctx: &Arc<JobContext>, owner: i64, clip: &Path, secs: f64) -
     elapsed
 }
 
+/// Where the bare runs write the poster and preview the job writes too.
+fn rendition_paths(dir: &Path) -> RenditionPaths {
+    RenditionPaths {
+        poster: dir.join("bench-poster.jpg"),
+        preview: dir.join("bench-preview.mp4"),
+    }
+}
+
+/// The job's ffmpeg arguments for the 45 s clip (poster and preview included).
+fn job_args(ctx: &JobContext, clip: &Path, out: &Path, paths: &RenditionPaths) -> Vec<String> {
+    let renditions = pipeline::Renditions {
+        paths,
+        clip_secs: 45.0,
+    };
+    pipeline::build_args(&ctx.config.media, &ctx.assets, clip, out, Some(renditions))
+}
+
 /// The bare ffmpeg command of the pipeline on a local file, nothing else.
 async fn bare(ctx: &JobContext, clip: &Path, dir: &Path) -> Duration {
     let out = dir.join("bare-out.mp4");
-    let args = pipeline::build_args(&ctx.config.media, &ctx.assets, clip, &out);
+    let args = job_args(ctx, clip, &out, &rendition_paths(dir));
     let t = Instant::now();
     let status = tokio::process::Command::new(&ctx.config.media.ffmpeg_path)
         .args(&args)
@@ -142,7 +159,7 @@ async fn bare(ctx: &JobContext, clip: &Path, dir: &Path) -> Duration {
 /// The same argv through `media::ffmpeg::run` (ffmpeg-sidecar, log parsing, progress).
 async fn sidecar(ctx: &JobContext, clip: &Path, dir: &Path) -> Duration {
     let out = dir.join("sidecar-out.mp4");
-    let args = pipeline::build_args(&ctx.config.media, &ctx.assets, clip, &out);
+    let args = job_args(ctx, clip, &out, &rendition_paths(dir));
     let t = Instant::now();
     ffmpeg::run(
         &ctx.config.media.ffmpeg_path,
@@ -161,9 +178,17 @@ async fn sidecar(ctx: &JobContext, clip: &Path, dir: &Path) -> Duration {
 async fn process(ctx: &JobContext, clip: &Path, dir: &Path) -> Duration {
     let out = dir.join("process-out.mp4");
     let t = Instant::now();
-    pipeline::process(&ctx.config.media, &ctx.assets, clip, &out, |_| {})
-        .await
-        .expect("pipeline::process");
+    let renditions = rendition_paths(dir);
+    pipeline::process(
+        &ctx.config.media,
+        &ctx.assets,
+        clip,
+        &out,
+        Some(&renditions),
+        |_| {},
+    )
+    .await
+    .expect("pipeline::process");
     let elapsed = t.elapsed();
     let _ = std::fs::remove_file(&out);
     elapsed
@@ -218,8 +243,11 @@ async fn main() -> anyhow::Result<()> {
     match mode {
         "args" => {
             let c45 = clip(&ctx, 45.0, &clips).await;
-            let args =
-                pipeline::build_args(&ctx.config.media, &ctx.assets, &c45, Path::new("out.mp4"));
+            let paths = RenditionPaths {
+                poster: "poster.jpg".into(),
+                preview: "preview.mp4".into(),
+            };
+            let args = job_args(&ctx, &c45, Path::new("out.mp4"), &paths);
             println!(
                 "{} {}",
                 ctx.config.media.ffmpeg_path.display(),

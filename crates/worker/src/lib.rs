@@ -22,6 +22,7 @@ use anyhow::Context;
 use apalis::prelude::{BackendExt, BoxDynError, Data, TaskId, WorkerBuilder, WorkerBuilderExt};
 use skillreel_shared::{
     config::Config,
+    events::Publisher,
     media::{self, assets::Assets},
     metrics::WorkerMetrics,
     queue::{self, JobQueue, ProcessVideo},
@@ -56,6 +57,8 @@ pub struct JobContext {
     pub health: Health,
     /// The jobs running in this process.
     pub runner: Runner,
+    /// Announces state changes and progress to the web instances' live status streams.
+    pub events: Publisher,
 }
 
 impl JobContext {
@@ -89,6 +92,7 @@ impl JobContext {
         Ok(Arc::new(Self {
             db,
             storage,
+            events: Publisher::new(redis.clone(), &config.redis),
             queue: JobQueue::new(redis, &config.redis),
             worker_name: config.worker.name.clone(),
             runner: Runner::new(config.worker.concurrency),

@@ -151,7 +151,7 @@ impl Backends {
     pub async fn clean_up(&self, owner: i64) -> Result<u64> {
         let mut removed = 0;
         for video in videos::list_by_owner(&self.db, owner).await? {
-            for key in std::iter::once(&video.original_key).chain(video.processed_key.as_ref()) {
+            for key in video.stored_keys() {
                 if let Err(e) = self.storage.delete(key).await {
                     tracing::warn!(key, error = %e, "could not delete a load-test object");
                 }

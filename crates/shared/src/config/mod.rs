@@ -65,12 +65,19 @@
 //! | `CACHE_STALE_TTL_SECS` | how long the last good answer of each list/ranking is kept for database outages [`86400`] |
 //! | `CACHE_STALE_AFTER_MS` | a load slower than this (or failing) serves the last good answer, marked `x-cache: stale` [`500`] |
 //! | `LOG_FORMAT` | `json` or `pretty` [`pretty`] |
+//! | `EVENTS_KEEPALIVE_SECS` | silence after which a live status stream sends a comment line [`15`] |
+//! | `EVENTS_MAX_STREAM_SECS` | a live status stream not yet final ends after this; the client reconnects [`300`] |
+//! | `EVENTS_FALLBACK_POLL_SECS` | while the Redis subscription is down, streams read their row this often [`2`] |
+//! | `EVENTS_RECHECK_SECS` | while it is up, streams still read their row this often [`15`] |
+//! | `EVENTS_MAX_STREAMS` | live status streams open at once per web process; beyond it `503` [`1000`] |
+//! | `EVENTS_MAX_STREAMS_PER_PLAYER` | streams of one player open at once per web process; beyond it `429` [`8`] |
 //!
 //! Rate limits and `TRUSTED_PROXIES`: see [`limits`]. TLS to PostgreSQL and Redis
 //! (`REDIS_CA_FILE`, `ALLOW_PLAINTEXT_BACKENDS`): see [`backends`].
 
 pub mod aws;
 pub mod backends;
+mod events;
 pub mod limits;
 pub mod secrets;
 mod upload;
@@ -79,6 +86,7 @@ use std::{path::PathBuf, time::Duration};
 
 use secrecy::SecretString;
 
+pub use self::events::EventsConfig;
 pub use self::{limits::RateLimitConfig, secrets::Environment, upload::UploadLimits};
 
 /// Everything a process needs to run.
@@ -106,6 +114,8 @@ pub struct Config {
     pub cache: CacheConfig,
     /// Rate limits and the client address ([`limits`]).
     pub limits: RateLimitConfig,
+    /// Live status streams.
+    pub events: EventsConfig,
 }
 
 /// HTTP listener settings.
@@ -544,6 +554,7 @@ impl Config {
                 stale_after: Duration::from_millis(parse(src, "CACHE_STALE_AFTER_MS", 500)?),
             },
             limits: RateLimitConfig::from_source(src)?,
+            events: EventsConfig::from_source(src)?,
         })
     }
 }

@@ -15,7 +15,7 @@ use crate::domain::{Page, VideoStatus};
 /// The columns of [`Video`], as a literal so queries stay `&'static str`.
 macro_rules! columns {
     () => {
-        "id, owner_id, title, status, task_id, original_key, processed_key, size_bytes,
+        "id, owner_id, title, status, task_id, original_key, processed_key, thumbnail_key, preview_key, size_bytes,
          source_duration_secs, source_width, source_height, error, attempts, progress, votes_count,
          claimed_by, heartbeat_at, uploaded_at, processed_at, published_at, updated_at"
     };
@@ -38,6 +38,10 @@ pub struct Video {
     pub original_key: String,
     /// Storage key of the result, once processed.
     pub processed_key: Option<String>,
+    /// Storage key of the poster (JPEG), once processed.
+    pub thumbnail_key: Option<String>,
+    /// Storage key of the hover preview (silent MP4), once processed.
+    pub preview_key: Option<String>,
     /// Size of the original.
     pub size_bytes: i64,
     /// Duration of the original.
@@ -72,6 +76,34 @@ impl Video {
     /// The typed status (the database constrains it to the five states).
     pub fn status(&self) -> VideoStatus {
         self.status.parse().unwrap_or(VideoStatus::Failed)
+    }
+
+    /// Every stored object of the video (original, processed video, poster, preview):
+    /// what deleting it must remove.
+    pub fn stored_keys(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.original_key.as_str()).chain(
+            [&self.processed_key, &self.thumbnail_key, &self.preview_key]
+                .into_iter()
+                .filter_map(|k| k.as_deref()),
+        )
+    }
+}
+
+/// Storage keys of what processing stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessedKeys {
+    /// The processed video.
+    pub processed: String,
+    /// Its poster.
+    pub thumbnail: String,
+    /// Its hover preview.
+    pub preview: String,
+}
+
+impl ProcessedKeys {
+    /// The three keys.
+    pub fn all(&self) -> [&str; 3] {
+        [&self.processed, &self.thumbnail, &self.preview]
     }
 }
 
@@ -222,6 +254,10 @@ pub struct PublicVideo {
     pub uploaded_at: DateTime<Utc>,
     /// Storage key of the processed file.
     pub processed_key: Option<String>,
+    /// Storage key of the poster.
+    pub thumbnail_key: Option<String>,
+    /// Storage key of the hover preview.
+    pub preview_key: Option<String>,
     /// Owner's first name.
     pub first_name: String,
     /// Owner's last name.
@@ -242,8 +278,8 @@ pub async fn list_public(
 ) -> Result<Vec<PublicVideo>, sqlx::Error> {
     let pattern = query.map(|q| format!("%{}%", super::escape_like(&q.trim().to_lowercase())));
     sqlx::query_as(
-        "SELECT v.id, v.title, v.uploaded_at, v.processed_key, p.first_name, p.last_name, p.city,
-                v.votes_count
+        "SELECT v.id, v.title, v.uploaded_at, v.processed_key, v.thumbnail_key, v.preview_key,
+                p.first_name, p.last_name, p.city, v.votes_count
            FROM videos v JOIN players p ON p.id = v.owner_id
           WHERE v.status = 'public'
             AND ($1::TEXT IS NULL OR lower(p.city) = lower($1))
@@ -310,22 +346,26 @@ pub async fn heartbeat(
     Ok(rows == 1)
 }
 
-/// Marks the claimed video `processed`; `false` when the claim was lost.
+/// Marks the claimed video `processed` with its stored outputs; `false` when the claim
+/// was lost.
 pub async fn mark_processed(
     db: impl PgExecutor<'_>,
     id: i64,
     worker: &str,
-    processed_key: &str,
+    keys: &ProcessedKeys,
 ) -> Result<bool, sqlx::Error> {
     let rows = sqlx::query(
         "UPDATE videos
-            SET status = 'processed', processed_key = $3, processed_at = now(), progress = 100,
+            SET status = 'processed', processed_key = $3, thumbnail_key = $4, preview_key = $5,
+                processed_at = now(), progress = 100,
                 error = NULL, claimed_by = NULL, heartbeat_at = NULL, updated_at = now()
           WHERE id = $1 AND status = 'processing' AND claimed_by = $2",
     )
     .bind(id)
     .bind(worker)
-    .bind(processed_key)
+    .bind(&keys.processed)
+    .bind(&keys.thumbnail)
+    .bind(&keys.preview)
     .execute(db)
     .await?
     .rows_affected();

@@ -9,6 +9,7 @@ mod error;
 pub mod ffmpeg;
 pub mod ffprobe;
 pub mod pipeline;
+pub mod renditions;
 pub mod sniff;
 mod spawn;
 pub mod testclip;

@@ -6,7 +6,8 @@
 //! [`OUTPUT_FPS`] and fitted into [`OUTPUT_WIDTH`]x[`OUTPUT_HEIGHT`] without stretching
 //! (black bars fill the rest), the logo is laid over the bottom-right corner of the
 //! upload, and the three parts are concatenated into an audio-less H.264 MP4 whose
-//! index comes first (`+faststart`) so browsers start playing at once. See
+//! index comes first (`+faststart`) so browsers start playing at once. The same run can
+//! also write the poster and hover preview of the clip ([`super::renditions`]). See
 //! `docs/MEDIA.md` for the full command.
 
 use std::{
@@ -15,7 +16,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{MediaError, assets::Assets, ffmpeg, ffprobe};
+use super::{
+    MediaError,
+    assets::Assets,
+    ffmpeg, ffprobe,
+    renditions::{self, ClipWindow, RenditionPaths},
+};
 use crate::config::MediaConfig;
 
 /// Width of every processed video.
@@ -49,29 +55,68 @@ fn fit(index: u8, label: &str) -> String {
     )
 }
 
-/// The filter graph of [`build_args`]; its output pad is `[out]`.
-pub fn filter_graph() -> String {
-    [
+/// Label of the stream the renditions are cut from (see [`renditions`] for why it is
+/// the joined output rather than the clip's own branch).
+const RENDITIONS_SRC: &str = "clip_renditions";
+
+/// The filter graph of [`build_args`]; its output pad is `[out]`. With `renditions`
+/// (where the clip sits in the output), the joined stream is also split into the
+/// poster and preview chains, whose pads are [`renditions::POSTER_PAD`] and
+/// [`renditions::PREVIEW_PAD`].
+pub fn filter_graph(renditions: Option<ClipWindow>) -> String {
+    let join = "[intro][marked][outro]concat=n=3:v=1:a=0";
+    let mut chains = vec![
         fit(0, "intro"),
         fit(1, "main"),
         fit(2, "outro"),
         format!("[3:v]scale='min(iw,{LOGO_MAX_WIDTH})':-1,format=rgba[logo]"),
         format!("[main][logo]overlay=W-w-{LOGO_MARGIN}:H-h-{LOGO_MARGIN}[marked]"),
-        "[intro][marked][outro]concat=n=3:v=1:a=0[out]".to_owned(),
-    ]
-    .join(";")
+    ];
+    match renditions {
+        None => chains.push(format!("{join}[out]")),
+        Some(clip) => {
+            chains.push(format!("{join},split=2[out][{RENDITIONS_SRC}]"));
+            chains.push(renditions::filter_chains(RENDITIONS_SRC, clip));
+        }
+    }
+    chains.join(";")
 }
 
-/// The exact ffmpeg arguments (without the program) that turn `input` into `output`.
+/// The poster and preview to write in the same run.
+#[derive(Debug, Clone, Copy)]
+pub struct Renditions<'a> {
+    /// Where to write them.
+    pub paths: &'a RenditionPaths,
+    /// Length of the clip as it appears in the output (the upload, cut to
+    /// `max_output_secs`), seconds.
+    pub clip_secs: f64,
+}
+
+/// The exact ffmpeg arguments (without the program) that turn `input` into `output`,
+/// and into the poster and preview when `renditions` is given.
 ///
 /// Paths are passed as (lossily converted) UTF-8; the worker only ever passes its own
 /// temporary paths.
-pub fn build_args(cfg: &MediaConfig, assets: &Assets, input: &Path, output: &Path) -> Vec<String> {
+pub fn build_args(
+    cfg: &MediaConfig,
+    assets: &Assets,
+    input: &Path,
+    output: &Path,
+    renditions: Option<Renditions<'_>>,
+) -> Vec<String> {
     let path = |p: &Path| p.to_string_lossy().into_owned();
     let secs = |s: f64| format!("{s:.3}");
-    vec![
+    let window = renditions.map(|r| ClipWindow {
+        start_secs: assets.intro_secs,
+        secs: r.clip_secs.min(cfg.max_output_secs),
+    });
+    let mut args: Vec<String> = vec![
         "-y".into(),
         "-nostdin".into(),
+        // Progress ten times a second rather than ffmpeg's two: a job at 20× realtime
+        // still moves the player's live progress bar in steps of a few percent.
+        "-stats_period".into(),
+        "0.1".into(),
         // Input 0: intro, cut to its allowed length.
         "-t".into(),
         secs(assets.intro_secs),
@@ -95,7 +140,7 @@ pub fn build_args(cfg: &MediaConfig, assets: &Assets, input: &Path, output: &Pat
         "-i".into(),
         path(&assets.logo),
         "-filter_complex".into(),
-        filter_graph(),
+        filter_graph(window),
         "-map".into(),
         "[out]".into(),
         "-an".into(),
@@ -117,7 +162,11 @@ pub fn build_args(cfg: &MediaConfig, assets: &Assets, input: &Path, output: &Pat
         "-f".into(),
         "mp4".into(),
         path(output),
-    ]
+    ];
+    if let Some(r) = renditions {
+        args.extend(renditions::output_args(r.paths));
+    }
+    args
 }
 
 /// Progress in percent of `expected` seconds of output.
@@ -128,7 +177,8 @@ fn percent(position_secs: f64, expected_secs: f64) -> f32 {
     (position_secs / expected_secs * 100.0).clamp(0.0, 100.0) as f32
 }
 
-/// Processes `input` into `output` with one ffmpeg run limited to `cfg.job_timeout`.
+/// Processes `input` into `output` (and into the poster and preview at `renditions`,
+/// when given) with one ffmpeg run limited to `cfg.job_timeout`.
 ///
 /// `on_progress` receives the percentage (0..=100) of the expected output written so far,
 /// and 100 once the output is complete. The input is probed first (so a corrupt file fails
@@ -139,6 +189,7 @@ pub async fn process(
     assets: &Assets,
     input: &Path,
     output: &Path,
+    renditions: Option<&RenditionPaths>,
     on_progress: impl FnMut(f32) + Send + 'static,
 ) -> Result<ProcessReport, MediaError> {
     let started = Instant::now();
@@ -153,11 +204,28 @@ pub async fn process(
     // Shared so the final 100 % can be reported after ffmpeg's own reports.
     let on_progress = Arc::new(Mutex::new(on_progress));
     let reporter = Arc::clone(&on_progress);
-    let args = build_args(cfg, assets, input, output);
+    let renditions = renditions.map(|paths| Renditions {
+        paths,
+        clip_secs: source.duration_secs,
+    });
+    let args = build_args(cfg, assets, input, output, renditions);
     ffmpeg::run(&cfg.ffmpeg_path, &args, cfg.job_timeout, move |secs| {
         (reporter.lock().unwrap_or_else(PoisonError::into_inner))(percent(secs, expected));
     })
     .await?;
+    if let Some(r) = &renditions {
+        // ffmpeg succeeds without writing an output whose chain got no frame (a video
+        // stream far shorter than its container says): the same bytes would do it
+        // again, so this is the input's fault, not a reason to retry.
+        for file in [&r.paths.poster, &r.paths.preview] {
+            let written = tokio::fs::metadata(file).await.is_ok_and(|m| m.len() > 0);
+            if !written {
+                return Err(MediaError::InvalidInput(
+                    "the video has too few frames to make its poster and preview".into(),
+                ));
+            }
+        }
+    }
     let result = ffprobe::probe(cfg, output).await?;
     (on_progress.lock().unwrap_or_else(PoisonError::into_inner))(100.0);
     let elapsed = started.elapsed();
@@ -219,6 +287,7 @@ mod tests {
             &assets(),
             Path::new("/job/in.mp4"),
             Path::new("/job/out.mp4"),
+            None,
         );
         assert_eq!(
             value_after(&args, "-i"),
@@ -244,7 +313,13 @@ mod tests {
         let mut cfg = config();
         cfg.preset = "ultrafast".into();
         cfg.crf = 28;
-        let args = build_args(&cfg, &assets(), Path::new("in.mp4"), Path::new("out.mp4"));
+        let args = build_args(
+            &cfg,
+            &assets(),
+            Path::new("in.mp4"),
+            Path::new("out.mp4"),
+            None,
+        );
         assert!(args.iter().any(|a| a == "-an"));
         assert_eq!(value_after(&args, "-map"), ["[out]"]);
         assert_eq!(value_after(&args, "-c:v"), ["libx264"]);
@@ -257,7 +332,7 @@ mod tests {
 
     #[test]
     fn graph_fits_every_part_and_watermarks_only_the_upload() {
-        let graph = filter_graph();
+        let graph = filter_graph(None);
         for (index, label) in [(0, "intro"), (1, "main"), (2, "outro")] {
             let chain = graph
                 .split(';')
@@ -281,6 +356,51 @@ mod tests {
             graph.ends_with("[intro][marked][outro]concat=n=3:v=1:a=0[out]"),
             "{graph}"
         );
+    }
+
+    #[test]
+    fn renditions_hang_off_the_joined_stream_after_the_intro() {
+        let paths = RenditionPaths {
+            poster: "/job/poster.jpg".into(),
+            preview: "/job/preview.mp4".into(),
+        };
+        let renditions = Renditions {
+            paths: &paths,
+            clip_secs: 45.0,
+        };
+        let args = build_args(
+            &config(),
+            &assets(),
+            Path::new("/job/in.mp4"),
+            Path::new("/job/out.mp4"),
+            Some(renditions),
+        );
+        let graph = &value_after(&args, "-filter_complex")[0];
+        // The clip starts after the 2.5 s intro and is cut to 30 s.
+        assert!(
+            graph
+                .contains("[intro][marked][outro]concat=n=3:v=1:a=0,split=2[out][clip_renditions]"),
+            "{graph}"
+        );
+        assert!(graph.contains("trim=start=2.700:end=32.300"), "{graph}");
+        assert_eq!(
+            value_after(&args, "-map"),
+            ["[out]", "[poster]", "[preview]"]
+        );
+        // The processed video's options come first, unchanged but for the graph.
+        let plain = build_args(
+            &config(),
+            &assets(),
+            Path::new("/job/in.mp4"),
+            Path::new("/job/out.mp4"),
+            None,
+        );
+        let graph_at = args.iter().position(|a| a == "-filter_complex").unwrap() + 1;
+        for (i, (a, b)) in args.iter().zip(&plain).enumerate() {
+            assert!(i == graph_at || a == b, "argument {i}: {a} vs {b}");
+        }
+        assert_eq!(args[plain.len() - 1], "/job/out.mp4");
+        assert_eq!(args.last().map(String::as_str), Some("/job/preview.mp4"));
     }
 
     #[test]

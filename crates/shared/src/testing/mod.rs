@@ -64,4 +64,5 @@ pub async fn run_to_exit(bin: &str, vars: &[(&str, &str)]) -> (bool, String) {
 }
 
 pub mod servers;
+pub mod sse;
 pub mod tls;

@@ -22,7 +22,7 @@ use utoipa::{
     },
 };
 
-use super::{auth, health, public, upload, videos};
+use super::{auth, events, health, public, upload, videos};
 use crate::error::{ErrorBody, FieldErrorBody};
 
 struct BearerAuth;
@@ -160,6 +160,7 @@ fn error_response(description: &str) -> RefOr<utoipa::openapi::Response> {
         auth::signup, auth::login,
         upload::upload, videos::list, videos::get, videos::publish, videos::delete,
         public::videos, public::vote, public::rankings,
+        events::events,
     ),
     components(schemas(ErrorBody, FieldErrorBody)),
     modifiers(&BearerAuth, &SharedResponses),
@@ -172,6 +173,7 @@ pub fn document() -> &'static Value {
     static DOCUMENT: LazyLock<Value> = LazyLock::new(|| {
         let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document");
         mark_required_headers(&mut doc);
+        events::describe_stream(&mut doc);
         doc
     });
     &DOCUMENT

@@ -141,6 +141,10 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 /// Prometheus metrics: requests by route and status, latency histogram, in-flight
 /// requests. Mounted on the private listener only ([`crate::metrics_app`]).
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let streams = i64::try_from(state.event_streams.open()).unwrap_or(i64::MAX);
+    state.metrics.event_streams.set(streams);
+    let subscribed = i64::from(state.events.link().live);
+    state.metrics.events_subscribed.set(subscribed);
     (
         [(
             header::CONTENT_TYPE,

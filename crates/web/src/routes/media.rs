@@ -24,6 +24,16 @@ pub struct Signature {
     sig: String,
 }
 
+/// Content type of a stored object, from its key: every object is an MP4 video but
+/// posters (`.jpg`).
+fn media_type(key: &str) -> &'static str {
+    if key.ends_with(".jpg") {
+        "image/jpeg"
+    } else {
+        "video/mp4"
+    }
+}
+
 /// Serves one stored object if the URL's signature is valid and unexpired.
 pub async fn serve(
     State(state): State<AppState>,
@@ -46,9 +56,21 @@ pub async fn serve(
     if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
         return Err(ApiError::NotFound("Media not found".into()));
     }
-    let response = ServeFile::new_with_mime(path, &"video/mp4".parse().expect("static mime"))
+    let response = ServeFile::new_with_mime(path, &media_type(&key).parse().expect("static mime"))
         .oneshot(request)
         .await
         .map_err(ApiError::internal)?;
     Ok(response.map(Body::new).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::media_type;
+
+    #[test]
+    fn posters_are_served_as_jpeg_and_the_rest_as_mp4() {
+        assert_eq!(media_type("processed/thumbnails/a.jpg"), "image/jpeg");
+        assert_eq!(media_type("processed/previews/a.mp4"), "video/mp4");
+        assert_eq!(media_type("uploaded/a.mp4"), "video/mp4");
+    }
 }

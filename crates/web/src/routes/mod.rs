@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod docs;
+pub mod events;
 pub mod health;
 pub mod media;
 pub mod public;
@@ -38,6 +39,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/api/videos", get(videos::list))
         .route("/api/videos/{id}", get(videos::get).delete(videos::delete))
         .route("/api/videos/{id}/publish", post(videos::publish))
+        .route("/api/videos/{id}/events", get(events::events))
         .route("/api/public/videos", get(public::videos))
         .route("/api/public/videos/{id}/vote", post(public::vote))
         .route("/api/public/rankings", get(public::rankings))

@@ -91,6 +91,10 @@ pub struct PublicVideo {
     pub uploaded_at: DateTime<Utc>,
     /// Playable URL.
     pub processed_url: Option<String>,
+    /// URL of the poster (640x360 JPEG from the player's clip).
+    pub thumbnail_url: Option<String>,
+    /// URL of the hover preview (at most 3 s, silent MP4).
+    pub preview_url: Option<String>,
     /// "first last".
     pub owner_name: String,
     /// Owner's city.
@@ -127,10 +131,17 @@ pub async fn videos(
                 db::videos::list_public(&state.db, page, city.as_deref(), text.as_deref()).await?;
             let mut out = Vec::with_capacity(rows.len());
             for r in rows {
+                let (processed_url, thumbnail_url, preview_url) = tokio::join!(
+                    playable_url(&state, r.processed_key.as_deref()),
+                    playable_url(&state, r.thumbnail_key.as_deref()),
+                    playable_url(&state, r.preview_key.as_deref()),
+                );
                 out.push(PublicVideo {
                     id: r.id,
                     video_id: r.id,
-                    processed_url: playable_url(&state, r.processed_key.as_deref()).await,
+                    processed_url,
+                    thumbnail_url,
+                    preview_url,
                     owner_name: domain::username(&r.first_name, &r.last_name),
                     owner_city: r.city,
                     title: r.title,

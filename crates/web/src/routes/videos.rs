@@ -70,6 +70,10 @@ pub struct VideoSummary {
     pub processed_at: Option<DateTime<Utc>>,
     /// Playable URL of the processed video.
     pub processed_url: Option<String>,
+    /// URL of the poster (640x360 JPEG from the player's clip); null until processed.
+    pub thumbnail_url: Option<String>,
+    /// URL of the hover preview (at most 3 s, silent MP4); null until processed.
+    pub preview_url: Option<String>,
 }
 
 /// A video in full.
@@ -90,6 +94,10 @@ pub struct VideoDetail {
     pub original_url: Option<String>,
     /// Playable URL of the processed video.
     pub processed_url: Option<String>,
+    /// URL of the poster (640x360 JPEG from the player's clip); null until processed.
+    pub thumbnail_url: Option<String>,
+    /// URL of the hover preview (at most 3 s, silent MP4); null until processed.
+    pub preview_url: Option<String>,
     /// Votes received.
     #[schema(minimum = 0)]
     pub votes: i64,
@@ -123,9 +131,11 @@ async fn owned(state: &AppState, player: i64, id: i64) -> ApiResult<Video> {
 }
 
 async fn detail(state: &AppState, v: Video) -> VideoDetail {
-    let (original_url, processed_url) = tokio::join!(
+    let (original_url, processed_url, thumbnail_url, preview_url) = tokio::join!(
         playable_url(state, Some(&v.original_key)),
         playable_url(state, v.processed_key.as_deref()),
+        playable_url(state, v.thumbnail_key.as_deref()),
+        playable_url(state, v.preview_key.as_deref()),
     );
     let status = v.status();
     VideoDetail {
@@ -136,6 +146,8 @@ async fn detail(state: &AppState, v: Video) -> VideoDetail {
         processed_at: v.processed_at,
         original_url,
         processed_url,
+        thumbnail_url,
+        preview_url,
         votes: i64::from(v.votes_count),
         error: v.error,
         progress: v.progress.filter(|_| status == VideoStatus::Processing),
@@ -155,7 +167,11 @@ pub async fn list(
     let videos = db::videos::list_by_owner(&state.db, player).await?;
     let mut out = Vec::with_capacity(videos.len());
     for v in videos {
-        let processed_url = playable_url(&state, v.processed_key.as_deref()).await;
+        let (processed_url, thumbnail_url, preview_url) = tokio::join!(
+            playable_url(&state, v.processed_key.as_deref()),
+            playable_url(&state, v.thumbnail_key.as_deref()),
+            playable_url(&state, v.preview_key.as_deref()),
+        );
         out.push(VideoSummary {
             video_id: v.id,
             status: v.status(),
@@ -163,6 +179,8 @@ pub async fn list(
             uploaded_at: v.uploaded_at,
             processed_at: v.processed_at,
             processed_url,
+            thumbnail_url,
+            preview_url,
         });
     }
     Ok(Json(out))
@@ -255,7 +273,7 @@ pub async fn delete(
     };
     // The row is gone first, so a worker still processing it loses its claim and
     // discards its output; the files go next.
-    for key in std::iter::once(&deleted.original_key).chain(deleted.processed_key.as_ref()) {
+    for key in deleted.stored_keys() {
         if let Err(e) = state.storage.delete(key).await {
             tracing::error!(error = %e, video.id = id, key, "could not delete a stored object");
         }

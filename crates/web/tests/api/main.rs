@@ -1,6 +1,7 @@
 //! Integration tests of the HTTP API against real PostgreSQL and Redis.
 
 mod auth;
+mod events;
 mod helpers;
 mod input;
 mod limits;

@@ -21,6 +21,14 @@ async fn own_videos_list_detail_and_owner_checks(db: PgPool) {
     assert_eq!(ids, [second, first], "newest first");
     assert_eq!(list[0]["status"], "failed");
     assert!(list[0].get("processed_url").is_some());
+    // Poster and preview are present and null until processed.
+    for field in ["thumbnail_url", "preview_url"] {
+        assert_eq!(
+            list[0].get(field),
+            Some(&serde_json::Value::Null),
+            "{field}"
+        );
+    }
 
     let r = app
         .get(&format!("/api/videos/{second}"), Some(&ana_t))

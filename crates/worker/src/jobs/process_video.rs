@@ -1,7 +1,8 @@
-//! The `ProcessVideo` job: original → FFmpeg pipeline → `processed/`.
+//! The `ProcessVideo` job: original → FFmpeg pipeline → `processed/` (the video, its
+//! poster under `processed/thumbnails/` and its hover preview under `processed/previews/`).
 //!
 //! Idempotent: the claim in Postgres (`db::videos::claim`) lets exactly one worker
-//! move a video forward; the output key is derived from the original's key, so a
+//! move a video forward; the output keys are derived from the original's key, so a
 //! re-run overwrites rather than duplicates; a lost claim (video deleted, or taken
 //! over after this worker looked dead) discards the output.
 //!
@@ -12,9 +13,13 @@
 use std::{sync::Arc, time::Duration};
 
 use skillreel_shared::{
-    db::{self, videos::Video},
+    db::{
+        self,
+        videos::{ProcessedKeys, Video},
+    },
     domain::VideoStatus,
-    media::{self, MediaError},
+    events::{VideoEvent, round_progress},
+    media::{self, MediaError, renditions::RenditionPaths},
     queue::ProcessVideo,
     storage::{PROCESSED_PREFIX, StorageError, UPLOADED_PREFIX},
 };
@@ -25,6 +30,10 @@ use crate::JobContext;
 
 /// How often progress and the heartbeat are written to Postgres.
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+
+/// Smallest progress step announced to live status streams, percent (ffmpeg reports
+/// about twice a second; each report that moves this far is published).
+const PROGRESS_STEP: f32 = 1.0;
 
 /// What a job run ended with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +113,26 @@ pub fn processed_key(original_key: &str) -> String {
     format!("{PROCESSED_PREFIX}{stem}")
 }
 
+/// Stem shared by a video's outputs: the original's key without prefix and extension.
+fn output_stem(original_key: &str) -> &str {
+    let stem = original_key
+        .strip_prefix(UPLOADED_PREFIX)
+        .unwrap_or(original_key);
+    stem.strip_suffix(".mp4").unwrap_or(stem)
+}
+
+/// Storage keys of everything processing `original_key` stores. The poster and the
+/// preview live under `processed/` too, so every grant, CDN base and rule that covers
+/// processed videos covers them (see docs/DECISIONS.md).
+pub fn output_keys(original_key: &str) -> ProcessedKeys {
+    let stem = output_stem(original_key);
+    ProcessedKeys {
+        processed: processed_key(original_key),
+        thumbnail: format!("{PROCESSED_PREFIX}thumbnails/{stem}.jpg"),
+        preview: format!("{PROCESSED_PREFIX}previews/{stem}.mp4"),
+    }
+}
+
 /// Delay before retry number `attempt` (1-based): `backoff · 2^(attempt-1)`, capped at 10 min.
 pub fn backoff_delay(base: Duration, attempt: u32) -> Duration {
     let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(16));
@@ -145,6 +174,7 @@ pub async fn run(ctx: &Arc<JobContext>, job: &ProcessVideo) -> Outcome {
         return Outcome::Skipped(reason);
     };
     info!(attempt = video.attempts, "processing started");
+    ctx.events.publish(&VideoEvent::of(&video)).await;
 
     let result = tokio::select! {
         r = attempt(ctx, &video) => r,
@@ -156,8 +186,8 @@ pub async fn run(ctx: &Arc<JobContext>, job: &ProcessVideo) -> Outcome {
             return Outcome::HandedBack;
         }
     };
-    let key = match result {
-        Ok(key) => key,
+    let keys = match result {
+        Ok(keys) => keys,
         Err(JobError::ClaimLost) => {
             info!("claim lost; output discarded");
             return Outcome::Skipped("claim lost");
@@ -168,17 +198,18 @@ pub async fn run(ctx: &Arc<JobContext>, job: &ProcessVideo) -> Outcome {
         .health
         .database
         .until_ok(&ctx.hard_stop, || {
-            db::videos::mark_processed(&db, video.id, worker, &key)
+            db::videos::mark_processed(&db, video.id, worker, &keys)
         })
         .await;
     match marked {
         Some(true) => {
             info!("processing finished");
+            announce(ctx, &video, VideoStatus::Processed, Some(100.0), None).await;
             Outcome::Processed
         }
         Some(false) => {
             // Deleted (or taken over) while we worked: leave no stray output behind.
-            remove_output(ctx, &key).await;
+            remove_outputs(ctx, &keys).await;
             info!("claim lost; output discarded");
             Outcome::Skipped("claim lost")
         }
@@ -202,8 +233,10 @@ async fn failed_attempt(ctx: &Arc<JobContext>, video: &Video, e: &JobError) -> O
                 db::videos::mark_failed(&db, video.id, worker, &message)
             })
             .await;
-        if marked.is_none() {
-            return Outcome::HandedBack;
+        match marked {
+            None => return Outcome::HandedBack,
+            Some(true) => announce(ctx, video, VideoStatus::Failed, None, Some(&message)).await,
+            Some(false) => {}
         }
         Outcome::Failed
     } else {
@@ -236,25 +269,79 @@ async fn release(ctx: &Arc<JobContext>, video: &Video, error: Option<&str>) {
     if let Some(timer) = limit {
         timer.abort();
     }
-    if released.is_none() {
-        warn!("could not hand the video back; its lease will");
+    match released {
+        None => warn!("could not hand the video back; its lease will"),
+        Some(true) => {
+            // The row keeps the earlier reason when this hand-back gives none.
+            let error = error.or(video.error.as_deref());
+            announce(ctx, video, VideoStatus::Uploaded, None, error).await;
+        }
+        Some(false) => {}
     }
 }
 
-/// One attempt: fetch, transcode with heartbeats, store. Returns the processed key.
-async fn attempt(ctx: &Arc<JobContext>, video: &Video) -> Result<String, JobError> {
+/// Tells the web instances' live status streams; best effort, they read the row too.
+async fn announce(
+    ctx: &JobContext,
+    video: &Video,
+    status: VideoStatus,
+    progress: Option<f32>,
+    error: Option<&str>,
+) {
+    let event = VideoEvent {
+        id: video.id,
+        status,
+        progress,
+        error: error.map(str::to_owned),
+        attempts: video.attempts,
+    };
+    ctx.events.publish(&event).await;
+}
+
+/// Publishes progress as ffmpeg reports it, in steps of [`PROGRESS_STEP`] or more;
+/// never returns (the transcode ending ends it).
+async fn publish_progress(
+    ctx: &JobContext,
+    video: &Video,
+    mut progress: watch::Receiver<f32>,
+) -> std::convert::Infallible {
+    let mut published = 0.0f32;
+    while progress.changed().await.is_ok() {
+        let percent = round_progress(*progress.borrow_and_update());
+        if percent - published >= PROGRESS_STEP {
+            published = percent;
+            announce(ctx, video, VideoStatus::Processing, Some(percent), None).await;
+        }
+    }
+    std::future::pending().await
+}
+
+/// One attempt: fetch, transcode with heartbeats, store. Returns the stored keys.
+async fn attempt(ctx: &Arc<JobContext>, video: &Video) -> Result<ProcessedKeys, JobError> {
     let worker = ctx.worker_name.as_str();
     let dir = skillreel_shared::tempdirs::owned_tempdir(&ctx.config.media.temp_dir, JOB_DIR_PREFIX)
         .map_err(MediaError::Io)?;
     let input = dir.path().join("input.mp4");
     let output = dir.path().join("output.mp4");
+    // In the job's temp directory, so they go with it whatever happens.
+    let renditions = RenditionPaths {
+        poster: dir.path().join("poster.jpg"),
+        preview: dir.path().join("preview.mp4"),
+    };
     ctx.storage.get_to_file(&video.original_key, &input).await?;
 
     let (progress_tx, progress_rx) = watch::channel(0f32);
-    let transcode =
-        media::pipeline::process(&ctx.config.media, &ctx.assets, &input, &output, move |p| {
+    let announced = progress_tx.subscribe();
+    let transcode = media::pipeline::process(
+        &ctx.config.media,
+        &ctx.assets,
+        &input,
+        &output,
+        Some(&renditions),
+        move |p| {
             let _ = progress_tx.send(p);
-        });
+        },
+    );
     tokio::select! {
         r = transcode => {
             let report = r?;
@@ -264,11 +351,30 @@ async fn attempt(ctx: &Arc<JobContext>, video: &Video) -> Result<String, JobErro
             }
         }
         lost = heartbeats(ctx, video.id, worker, progress_rx) => { return Err(lost); }
+        never = publish_progress(ctx, video, announced) => match never {},
     }
 
-    let key = processed_key(&video.original_key);
-    ctx.storage.put_file(&key, &output, "video/mp4").await?;
-    Ok(key)
+    let keys = output_keys(&video.original_key);
+    // All three are stored before the row says `processed`, so its URLs all load.
+    let stored = async {
+        ctx.storage
+            .put_file(&keys.thumbnail, &renditions.poster, "image/jpeg")
+            .await?;
+        ctx.storage
+            .put_file(&keys.preview, &renditions.preview, "video/mp4")
+            .await?;
+        ctx.storage
+            .put_file(&keys.processed, &output, "video/mp4")
+            .await
+    }
+    .await;
+    if let Err(e) = stored {
+        // A retry overwrites the same keys, but a video that fails for good must not
+        // leave half of its outputs behind.
+        remove_outputs(ctx, &keys).await;
+        return Err(e.into());
+    }
+    Ok(keys)
 }
 
 /// Prefix of a job's temp directory under `TEMP_DIR` (owner pid and start time follow,
@@ -295,9 +401,11 @@ async fn heartbeats(
     }
 }
 
-async fn remove_output(ctx: &Arc<JobContext>, key: &str) {
-    if let Err(e) = ctx.storage.delete(key).await {
-        warn!(error = %e, key, "could not remove stray output");
+async fn remove_outputs(ctx: &Arc<JobContext>, keys: &ProcessedKeys) {
+    for key in keys.all() {
+        if let Err(e) = ctx.storage.delete(key).await {
+            warn!(error = %e, key, "could not remove stray output");
+        }
     }
 }
 
@@ -313,6 +421,14 @@ mod tests {
             processed_key("uploaded/0190abc.mp4"),
             "processed/0190abc.mp4"
         );
+    }
+
+    #[test]
+    fn poster_and_preview_keys_follow_the_original_under_processed() {
+        let keys = output_keys("uploaded/0190abc.mp4");
+        assert_eq!(keys.processed, "processed/0190abc.mp4");
+        assert_eq!(keys.thumbnail, "processed/thumbnails/0190abc.jpg");
+        assert_eq!(keys.preview, "processed/previews/0190abc.mp4");
     }
 
     #[test]

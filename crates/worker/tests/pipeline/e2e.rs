@@ -6,7 +6,10 @@ use skillreel_shared::{
 };
 use sqlx::PgPool;
 
-use crate::helpers::{System, clip, facts, near, region_rgb, top_level_boxes};
+use crate::{
+    helpers::{System, clip, facts, near, region_rgb, top_level_boxes},
+    posters,
+};
 
 const BUMPERS: f64 = 5.0;
 
@@ -87,8 +90,43 @@ async fn landscape_and_portrait(backend: StorageBackend, db: PgPool) {
     let centre = region_rgb(&out, 8.0, 600, 200, 80, 300).await;
     assert!(!near(centre, [0, 0, 0], 20), "picture in the middle");
 
-    // Exactly one processed object per video; publishing works on the result.
-    assert_eq!(sys.objects("processed/").await.len(), 2);
+    // Poster and preview: from the clip, served like the processed video, in the detail
+    // and the list.
+    let bumpers = posters::bumper_frames(&sys).await;
+    for detail in [&wide_detail, &tall_detail] {
+        posters::check(&sys, detail, &bumpers).await;
+    }
+    let list: serde_json::Value = sys
+        .client
+        .get(sys.url("/api/videos"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for video in list.as_array().unwrap() {
+        posters::check(&sys, video, &bumpers).await;
+    }
+
+    // Exactly one processed video, poster and preview per video; publishing works on
+    // the result.
+    let mut stored = sys.objects("processed/").await;
+    stored.sort();
+    let mut expected = Vec::new();
+    for id in [wide, tall] {
+        let (thumbnail, preview) = posters::keys(&sys, id).await;
+        let processed: String =
+            sqlx::query_scalar("SELECT processed_key FROM videos WHERE id = $1")
+                .bind(id)
+                .fetch_one(&sys.db)
+                .await
+                .unwrap();
+        expected.extend([processed, thumbnail, preview]);
+    }
+    expected.sort();
+    assert_eq!(stored, expected);
     let r = sys
         .client
         .post(sys.url(&format!("/api/videos/{wide}/publish")))
@@ -97,6 +135,40 @@ async fn landscape_and_portrait(backend: StorageBackend, db: PgPool) {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    let public: serde_json::Value = sys
+        .client
+        .get(sys.url("/api/public/videos"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let public = public.as_array().unwrap();
+    assert_eq!(public.len(), 1, "{public:?}");
+    posters::check(&sys, &public[0], &bumpers).await;
+
+    // Deleting a video removes its poster and preview with the rest.
+    let (thumbnail, preview) = posters::keys(&sys, tall).await;
+    let r = sys
+        .client
+        .delete(sys.url(&format!("/api/videos/{tall}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    for key in [&thumbnail, &preview] {
+        assert!(
+            !sys.web.storage.exists(key).await.unwrap(),
+            "{key} left behind"
+        );
+    }
+    assert_eq!(
+        sys.objects("processed/").await.len(),
+        3,
+        "the published video's three"
+    );
 
     sys.worker_stop.take().unwrap().cancel();
     worker.await.unwrap().unwrap();

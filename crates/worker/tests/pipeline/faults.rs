@@ -180,7 +180,8 @@ async fn backlog_done_once_each(
         .chain(backlog.iter().copied())
         .collect();
     wait_all(&sys.db, &all, "processed", Duration::from_secs(300)).await;
-    assert_eq!(sys.objects("processed/").await.len(), all.len());
+    // Video, poster and preview per video.
+    assert_eq!(sys.objects("processed/").await.len(), 3 * all.len());
     let counts = deliveries(logs);
     for id in &all {
         let expected = if *id == interrupted { 2 } else { 1 };
@@ -254,7 +255,8 @@ async fn a_redis_outage_mid_job_is_waited_out_by_the_same_process(db: PgPool) {
     assert_eq!(worker.id(), Some(pid));
     let r = sys.client.get(&health).send().await.unwrap();
     assert_eq!(r.status(), 200, "healthy again");
-    assert_eq!(sys.objects("processed/").await.len(), 2);
+    // Video, poster and preview of each.
+    assert_eq!(sys.objects("processed/").await.len(), 6);
 
     signal(pid, "-TERM");
     let status = tokio::time::timeout(Duration::from_secs(30), worker.wait())

@@ -2,7 +2,9 @@
 //! real PostgreSQL, Redis and ffmpeg, local storage and S3 (moto).
 
 mod e2e;
+mod events;
 mod faults;
 mod helpers;
+mod posters;
 mod recovery;
 mod startup;

@@ -38,8 +38,8 @@ async fn a_worker_killed_mid_job_loses_nothing(db: PgPool) {
     assert_eq!(d["status"], "processed", "{d}");
     assert_eq!(
         sys.objects("processed/").await.len(),
-        1,
-        "exactly one output"
+        3,
+        "exactly one output (video, poster, preview)"
     );
     assert!(d["attempts"].as_i64().unwrap() >= 2);
 
