@@ -57,7 +57,10 @@ static ASSETS: &[Asset] = &[
     asset!("assets/js/live.js", JS),
     // Uppy, bundled by scripts/vendor-uppy.sh (loaded by the upload form only).
     asset!("assets/vendor/uppy.min.js", JS),
-    asset!("assets/vendor/uppy.LICENSES.txt", "text/plain; charset=utf-8"),
+    asset!(
+        "assets/vendor/uppy.LICENSES.txt",
+        "text/plain; charset=utf-8"
+    ),
 ];
 
 /// What the page may load: only this origin, plus media and posters from anywhere
@@ -196,7 +199,10 @@ mod tests {
 
     #[test]
     fn the_page_may_send_parts_only_to_the_bucket() {
-        assert_eq!(upload_origin(&StorageBackend::Local, Some("http://x:1")), None);
+        assert_eq!(
+            upload_origin(&StorageBackend::Local, Some("http://x:1")),
+            None
+        );
         assert_eq!(
             upload_origin(&StorageBackend::S3, Some("http://127.0.0.1:5055/")).as_deref(),
             Some("http://127.0.0.1:5055")
