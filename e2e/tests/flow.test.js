@@ -7,7 +7,9 @@
 // (they would only fail for the same reason).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { BASE_URL, clip, eventually, launch, shot, watchErrors } from './lib.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BASE_URL, OUTPUT_DIR, clip, eventually, launch, shot, watchErrors } from './lib.js';
 import { storedParts, watchUploads } from './uploads.js';
 
 const RUN = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
@@ -258,6 +260,24 @@ describe('skillreel in a browser', { concurrency: 1 }, () => {
     await page.getByRole('button', { name: 'Create account' }).click();
     await page.locator('#in-email-error').filter({ hasText: /already exists/i }).waitFor();
     await ctx.close();
+  });
+
+  step('a file that is not an MP4 is refused after its upload, with the message under the file field', async () => {
+    const bad = join(OUTPUT_DIR, 'not-a-video.mp4');
+    writeFileSync(bad, Buffer.alloc(64 * 1024, 'this is not a video '));
+    const form = ana1.locator('#upload-form');
+    await form.getByLabel('Title').fill(`Not a clip ${RUN}`);
+    await form.getByLabel('Video file').setInputFiles(bad);
+    const completion = ana1.waitForResponse((r) => COMPLETE.test(new URL(r.url()).pathname) && r.request().method() === 'POST');
+    await form.getByRole('button', { name: 'Upload' }).click();
+    const res = await completion;
+    assert.equal(res.status(), 400, `completion answered ${res.status()}`);
+    const { detail } = await res.json();
+    await ana1.locator('#in-video_file-error').filter({ hasText: detail }).waitFor();
+    assert.equal(await form.getByLabel('Video file').getAttribute('aria-invalid'), 'true');
+    await ana1.locator('#upload-form[data-phase="idle"]').waitFor();
+    assert.equal(await ana1.locator('#my-videos li.my-item').count(), 0, 'a refused file became a video');
+    await form.getByLabel('Title').fill('');
   });
 
   step('the clip uploads in parts with a real progress bar, a dropped connection and pause/resume', async () => {

@@ -49,7 +49,14 @@ class Engine {
     /** The answer of a completion the server refused (400/422): final, not retried. */
     this.rejected = null;
 
-    const uppy = new Uppy({ id: storageId(email), autoProceed: false, allowMultipleUploadBatches: true });
+    const uppy = new Uppy({
+      id: storageId(email),
+      autoProceed: false,
+      allowMultipleUploadBatches: true,
+      // The form shows every failure to the player; the console gets warnings, not
+      // errors (a refused file or a dropped part is not a bug of the page).
+      logger: { debug() {}, warn: (...args) => console.warn(...args), error: (...args) => console.warn('[upload]', ...args) },
+    });
     this.uppy = uppy;
     uppy.use(AwsS3, {
       shouldUseMultipart: true,
