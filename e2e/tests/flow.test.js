@@ -332,8 +332,15 @@ describe('skillreel in a browser', { concurrency: 1 }, () => {
     await form.getByRole('button', { name: 'Upload' }).click();
     await eventually(() => storedParts(rec).includes(1), { timeout: 60_000, interval: 200, message: 'part 1 stored' });
     await ana1.waitForTimeout(1200); // Golden Retriever saves its state at most every 500 ms
-    await rec.stop();
+    // The network dies for good: the stalled parts fail, and so does any retry, so no
+    // byte of parts 2+ reaches the server before the reload (a held request would be let
+    // through once its route is removed).
+    rec.fault = () => 'abort';
+    await Promise.all(rec.held.splice(0).map((route) => route.abort('connectionreset').catch(() => {})));
     await ana1.reload();
+    await rec.stop();
+    const stored = storedParts(rec);
+    assert.deepEqual(stored, [1], `parts stored before the reload: ${stored}`);
 
     const after = await watchUploads(ana1);
     const restore = ana1.locator('#upload-restore');
@@ -352,7 +359,8 @@ describe('skillreel in a browser', { concurrency: 1 }, () => {
     const parts = after.completes[0].parts.map((p) => p.part_number);
     assert.ok(parts.length >= 2);
     assert.deepEqual(parts, parts.map((_, i) => i + 1));
-    assert.deepEqual(storedParts(after), parts.slice(1));
+    const traffic = JSON.stringify({ before: { puts: rec.puts, attempts: rec.attempts }, after: { puts: after.puts, attempts: after.attempts, signed: after.signed } });
+    assert.deepEqual(storedParts(after), parts.slice(1), `parts sent after the reload: ${traffic}`);
     await ana1.locator(`#video-${resumedId}`).waitFor();
     assert.equal(await ana1.locator('#upload-form').getAttribute('data-phase'), 'idle');
     // Nothing is left to restore: another reload shows the empty form.
