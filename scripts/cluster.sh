@@ -415,6 +415,11 @@ ensure_s3() {
   # moto checks no signature: a plain PUT creates the bucket (409 when it exists).
   code="$(curl -sS -o /dev/null -w '%{http_code}' -X PUT "$endpoint/$BUCKET")"
   case "$code" in 200 | 409) ;; *) die "could not create the bucket $BUCKET on $endpoint (HTTP $code)" ;; esac
+  # Browsers PUT upload parts straight to the bucket and must read each part's ETag
+  # (deploy/skillreel.yaml has the same rule for the site's origin).
+  code="$(curl -sS -o /dev/null -w '%{http_code}' -X PUT "$endpoint/$BUCKET?cors" -H 'Content-Type: application/xml' --data-binary \
+    '<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod><AllowedMethod>PUT</AllowedMethod><AllowedHeader>*</AllowedHeader><ExposeHeader>ETag</ExposeHeader><MaxAgeSeconds>3000</MaxAgeSeconds></CORSRule></CORSConfiguration>')"
+  case "$code" in 200 | 204) ;; *) die "could not set the CORS rule of the bucket $BUCKET on $endpoint (HTTP $code)" ;; esac
 }
 
 # ---------- commands ----------

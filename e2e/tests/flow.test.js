@@ -1,11 +1,16 @@
-// The whole player journey through the browser: sign up, upload, processing,
-// publish, vote, rankings, double vote, delete, sign-out, phone layout, /docs.
+// The whole player journey through the browser: sign up, resumable upload (a dropped
+// connection, pause/resume, a page reload mid-upload), live status over SSE, publish,
+// gallery posters and hover previews, vote, rankings, double vote, delete, sign-out,
+// phone layout, /docs.
 //
 // Steps run in order and share state; once a step fails the later ones are skipped
 // (they would only fail for the same reason).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { BASE_URL, clip, eventually, launch, shot, watchErrors } from './lib.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BASE_URL, OUTPUT_DIR, clip, eventually, launch, shot, watchErrors } from './lib.js';
+import { storedParts, watchUploads } from './uploads.js';
 
 const RUN = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
 const PASSWORD = 'correct horse battery';
@@ -16,11 +21,13 @@ const PROCESSING_TIMEOUT = Number(process.env.SKILLREEL_E2E_PROCESSING_TIMEOUT_M
 
 let browser;
 let clipPath;
+let clip2Path;
 let anaCtx;
 let luisCtx;
 let ana1; // Ana's page
 let luis1; // Luis's page
 let videoId;
+let resumedId; // uploaded across a page reload, then published
 const errors = [];
 let failed = null;
 
@@ -44,6 +51,12 @@ async function newPlayerPage(viewport = { width: 1200, height: 760 }) {
   const ctx = await browser.newContext({ viewport, baseURL: BASE_URL, locale: 'en-US' });
   const page = await ctx.newPage();
   watchErrors(page, errors);
+  // Every API call the page makes, to tell live status (SSE) from polling.
+  page.calls = [];
+  page.on('request', (req) => {
+    const url = new URL(req.url());
+    if (url.pathname.startsWith('/api/')) page.calls.push(`${req.method()} ${url.pathname}`);
+  });
   return { ctx, page };
 }
 
@@ -77,10 +90,19 @@ async function signUp(page, p, { withMistakes = false } = {}) {
   await page.getByRole('heading', { name: 'My videos' }).waitFor();
 }
 
-async function uploadThroughPage(page, title, { throttle = false } = {}) {
+const COMPLETE = /\/api\/videos\/uploads\/[^/]+\/complete$/;
+
+/**
+ * Uploads `file` through the form (Uppy, resumable protocol). `drop`: the first two
+ * attempts of part 2 lose their connection (Uppy must retry them by itself);
+ * `throttle`: a slow uplink so the progress bar is seen moving; `pause`: pause, check
+ * nothing is sent, resume.
+ */
+async function uploadThroughPage(page, title, { file = clipPath, throttle = false, drop = false, pause = false } = {}) {
   const form = page.locator('#upload-form');
   await form.getByLabel('Title').fill(title);
-  await form.getByLabel('Video file').setInputFiles(clipPath);
+  await form.getByLabel('Video file').setInputFiles(file);
+  const rec = await watchUploads(page, { fault: (part, attempt) => (drop && part === 2 && attempt <= 2 ? 'abort' : 'pass') });
   let cdp = null;
   if (throttle) {
     // Slow the upload down so the progress bar is visible for a while.
@@ -90,29 +112,45 @@ async function uploadThroughPage(page, title, { throttle = false } = {}) {
       offline: false, latency: 20, downloadThroughput: -1, uploadThroughput: 3 * 1024 * 1024,
     });
   }
-  const response = page.waitForResponse((r) => r.url().endsWith('/api/videos/upload') && r.request().method() === 'POST', { timeout: 120_000 });
+  const response = page.waitForResponse((r) => COMPLETE.test(new URL(r.url()).pathname) && r.request().method() === 'POST', { timeout: 180_000 });
   await form.getByRole('button', { name: 'Upload' }).click();
   const seen = [];
+  const bar = page.locator('#upload-progress');
   if (throttle) {
-    const bar = page.locator('#upload-progress');
     await bar.waitFor({ state: 'visible' });
     await eventually(async () => {
       const v = Number(await bar.getAttribute('value'));
       if (v > 0) seen.push(v);
       return v >= 25 && v < 100;
-    }, { timeout: 30_000, interval: 100, message: 'upload progress between 25 and 100%' });
+    }, { timeout: 60_000, interval: 100, message: 'upload progress between 25 and 100%' });
     await shot(page, 'upload-progress', { doc: 'upload-progress' });
+  }
+  let paused = null;
+  if (pause) {
+    await form.getByRole('button', { name: 'Pause' }).click();
+    await page.locator('#upload-form[data-phase="paused"]').waitFor();
+    const sent = () => Object.values(rec.attempts).reduce((a, b) => a + b, 0);
+    const before = { value: Number(await bar.getAttribute('value')), attempts: sent(), lists: rec.lists };
+    await page.waitForTimeout(2500);
+    assert.equal(sent(), before.attempts, 'no part was sent while paused');
+    assert.equal(Number(await bar.getAttribute('value')), before.value, 'the progress bar stands still while paused');
+    assert.match(await page.locator('#upload-progress-label').textContent(), /^Paused at \d+%/);
+    assert.equal(await form.getByRole('button', { name: 'Resume' }).getAttribute('aria-pressed'), 'true');
+    await shot(page, 'upload-paused', { doc: 'upload-paused' });
+    await form.getByRole('button', { name: 'Resume' }).click();
+    paused = before;
   }
   const res = await response;
   if (cdp) {
     await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
     await cdp.detach();
   }
-  assert.equal(res.status(), 201, `upload answered ${res.status()}: ${await res.text()}`);
+  await rec.stop();
+  assert.equal(res.status(), 201, `completion answered ${res.status()}: ${await res.text()}`);
   const body = await res.json();
-  assert.ok(body.video_id, 'upload answer has a video_id');
+  assert.ok(body.video_id, 'completion answer has a video_id');
   await page.locator(`#video-${body.video_id}`).waitFor();
-  return { id: body.video_id, progressSeen: seen };
+  return { id: body.video_id, progressSeen: seen, rec, paused };
 }
 
 /** Waits on the page (no reload) for the video to reach `processed`; returns the statuses seen. */
@@ -134,12 +172,55 @@ async function waitProcessed(page, id) {
     if (/processing failed/.test(String(err.message))) failed = 'processing';
     throw err;
   });
+  // Live status came over the event stream, not by polling the video.
+  const streams = page.calls.filter((c) => c === `GET /api/videos/${id}/events`).length;
+  const reads = page.calls.filter((c) => c === `GET /api/videos/${id}`).length;
+  assert.ok(streams >= 1, `the page opened no event stream for video ${id}`);
+  assert.ok(reads <= 4, `the page read video ${id} ${reads} times: it polls instead of listening`);
   return statuses;
+}
+
+/** Is the card's preview running? (a video advancing, or an animated image shown) */
+function previewRunning(card) {
+  return card.locator('.preview-clip').evaluate((el) => (el.tagName === 'VIDEO'
+    ? !el.paused && el.currentTime > 0.2 && el.readyState >= 2 && el.videoWidth > 0
+    : el.isConnected && el.complete && el.naturalWidth > 0)).catch(() => false);
+}
+
+function previewStopped(card) {
+  return card.locator('.preview-clip').evaluate((el) => (el.tagName === 'VIDEO' ? el.paused : !el.isConnected)).catch(() => true);
+}
+
+/** The card shows the poster made from the clip; the preview plays on hover and on focus. */
+async function checkPosterAndPreview(page, id) {
+  const card = page.locator(`.video-card[data-video-id="${id}"]`);
+  const img = card.locator('img.poster');
+  await img.waitFor();
+  const poster = await img.evaluate(async (el) => {
+    if (!el.complete) await new Promise((r) => { el.addEventListener('load', r, { once: true }); el.addEventListener('error', r, { once: true }); });
+    return { width: el.naturalWidth, height: el.naturalHeight };
+  });
+  assert.ok(poster.width > 0, 'the poster did not load');
+  assert.ok(Math.abs(poster.width / poster.height - 16 / 9) < 0.02, `poster is ${poster.width}x${poster.height}, not 16:9`);
+  // Hover: the preview plays over the poster, silently; leaving stops it.
+  await card.hover();
+  await eventually(() => previewRunning(card), { timeout: 15_000, interval: 200, message: 'the preview to play on hover' });
+  const muted = await card.locator('.preview-clip').evaluate((el) => el.tagName !== 'VIDEO' || el.muted);
+  assert.equal(muted, true, 'the preview is not muted');
+  await shot(page, 'gallery-hover');
+  await page.mouse.move(1, 1);
+  await eventually(() => previewStopped(card), { timeout: 5000, interval: 100, message: 'the preview to stop when the mouse leaves' });
+  // Keyboard: focusing the card's link plays it, moving the focus away stops it.
+  await card.locator('.card-title a').focus();
+  await eventually(() => previewRunning(card), { timeout: 15_000, interval: 200, message: 'the preview to play on focus' });
+  await page.getByLabel('Search titles').focus();
+  await eventually(() => previewStopped(card), { timeout: 5000, interval: 100, message: 'the preview to stop on blur' });
 }
 
 describe('skillreel in a browser', { concurrency: 1 }, () => {
   before(async () => {
     clipPath = clip();
+    clip2Path = clip('clip-bars', 'smptehdbars');
     browser = await launch();
     ({ ctx: anaCtx, page: ana1 } = await newPlayerPage());
     ({ ctx: luisCtx, page: luis1 } = await newPlayerPage());
@@ -181,15 +262,49 @@ describe('skillreel in a browser', { concurrency: 1 }, () => {
     await ctx.close();
   });
 
-  step('the clip uploads with a real progress bar', async () => {
-    const up = await uploadThroughPage(ana1, TITLE, { throttle: true });
+  step('a file that is not an MP4 is refused after its upload, with the message under the file field', async () => {
+    const bad = join(OUTPUT_DIR, 'not-a-video.mp4');
+    writeFileSync(bad, Buffer.alloc(64 * 1024, 'this is not a video '));
+    const form = ana1.locator('#upload-form');
+    await form.getByLabel('Title').fill(`Not a clip ${RUN}`);
+    await form.getByLabel('Video file').setInputFiles(bad);
+    const completion = ana1.waitForResponse((r) => COMPLETE.test(new URL(r.url()).pathname) && r.request().method() === 'POST');
+    await form.getByRole('button', { name: 'Upload' }).click();
+    const res = await completion;
+    assert.equal(res.status(), 400, `completion answered ${res.status()}`);
+    const { detail } = await res.json();
+    await ana1.locator('#in-video_file-error').filter({ hasText: detail }).waitFor();
+    assert.equal(await form.getByLabel('Video file').getAttribute('aria-invalid'), 'true');
+    await ana1.locator('#upload-form[data-phase="idle"]').waitFor();
+    assert.equal(await ana1.locator('#my-videos li.my-item').count(), 0, 'a refused file became a video');
+    await form.getByLabel('Title').fill('');
+  });
+
+  step('the clip uploads in parts with a real progress bar, a dropped connection and pause/resume', async () => {
+    const up = await uploadThroughPage(ana1, TITLE, { throttle: true, drop: true, pause: true });
     videoId = up.id;
     assert.ok(up.progressSeen.some((v) => v > 0 && v < 100), `progress values seen: ${up.progressSeen}`);
-  }, 180_000);
+    const { rec } = up;
+    // Resumable protocol only: one upload created, parts PUT, one completion.
+    assert.equal(rec.classic, 0, 'the classic multipart route was used');
+    assert.equal(rec.creates, 1);
+    assert.equal(rec.completes.length, 1);
+    const parts = rec.completes[0].parts;
+    assert.ok(parts.length >= 2, `only ${parts.length} part(s): the clip must need several`);
+    assert.deepEqual(parts.map((p) => p.part_number), parts.map((_, i) => i + 1));
+    assert.ok(parts.every((p) => typeof p.etag === 'string' && p.etag.length > 0), 'every part has its ETag');
+    assert.deepEqual(storedParts(rec), parts.map((p) => p.part_number));
+    // The dropped attempts of part 2 were retried without the player doing anything.
+    assert.ok(rec.attempts[2] >= 3, `part 2 was tried ${rec.attempts[2]} times`);
+    assert.ok(rec.puts.filter((p) => p.part === 2 && p.status === 0).length >= 2, 'the drops of part 2 happened');
+    // Resuming after the pause asked the server which parts it already had.
+    assert.ok(rec.lists > up.paused.lists, 'resume listed the stored parts');
+  }, 240_000);
 
   step('the page follows processing until the video is processed', async () => {
     const statuses = await waitProcessed(ana1, videoId);
     console.log(`# statuses seen on the page: ${[...statuses].join(' → ')}`);
+    assert.ok(statuses.has('processing with %'), `no live progress seen: ${[...statuses]}`);
     const item = ana1.locator(`#video-${videoId}`);
     await item.getByRole('button', { name: 'Publish' }).waitFor();
     // The processed preview plays and seeks (HTTP Range on local storage).
@@ -208,7 +323,58 @@ describe('skillreel in a browser', { concurrency: 1 }, () => {
     await shot(ana1, 'processed', { doc: 'my-videos' });
   }, PROCESSING_TIMEOUT + 60_000);
 
+  step('an upload cut by a page reload resumes without sending the stored parts again', async () => {
+    const form = ana1.locator('#upload-form');
+    await form.getByLabel('Title').fill(`Colour bars ${RUN}`);
+    await form.getByLabel('Video file').setInputFiles(clip2Path);
+    // Part 1 gets through; the others stall, as on a network that dies mid-upload.
+    const rec = await watchUploads(ana1, { fault: (part) => (part === 1 ? 'pass' : 'hold') });
+    await form.getByRole('button', { name: 'Upload' }).click();
+    await eventually(() => storedParts(rec).includes(1), { timeout: 60_000, interval: 200, message: 'part 1 stored' });
+    await ana1.waitForTimeout(1200); // Golden Retriever saves its state at most every 500 ms
+    // The network dies for good: the stalled parts fail, and so does any retry, so no
+    // byte of parts 2+ reaches the server before the reload (a held request would be let
+    // through once its route is removed).
+    rec.fault = () => 'abort';
+    await Promise.all(rec.held.splice(0).map((route) => route.abort('connectionreset').catch(() => {})));
+    await ana1.reload();
+    await rec.stop();
+    const stored = storedParts(rec);
+    assert.deepEqual(stored, [1], `parts stored before the reload: ${stored}`);
+
+    const after = await watchUploads(ana1);
+    const restore = ana1.locator('#upload-restore');
+    await restore.waitFor();
+    assert.match(await restore.textContent(), /Colour bars .* was interrupted at \d+%/);
+    await shot(ana1, 'upload-restore', { doc: 'upload-restore' });
+    const response = ana1.waitForResponse((r) => COMPLETE.test(new URL(r.url()).pathname) && r.request().method() === 'POST', { timeout: 180_000 });
+    await restore.getByRole('button', { name: 'Resume upload' }).click();
+    const res = await response;
+    await after.stop();
+    assert.equal(res.status(), 201, `completion answered ${res.status()}: ${await res.text()}`);
+    resumedId = (await res.json()).video_id;
+    assert.ok(after.lists >= 1, 'the resumed upload listed the stored parts');
+    assert.equal(after.creates, 0, 'the resumed upload created no new upload');
+    assert.equal(after.attempts[1], undefined, 'part 1 was sent again after the reload');
+    const parts = after.completes[0].parts.map((p) => p.part_number);
+    assert.ok(parts.length >= 2);
+    assert.deepEqual(parts, parts.map((_, i) => i + 1));
+    const traffic = JSON.stringify({ before: { puts: rec.puts, attempts: rec.attempts }, after: { puts: after.puts, attempts: after.attempts, signed: after.signed } });
+    assert.deepEqual(storedParts(after), parts.slice(1), `parts sent after the reload: ${traffic}`);
+    await ana1.locator(`#video-${resumedId}`).waitFor();
+    assert.equal(await ana1.locator('#upload-form').getAttribute('data-phase'), 'idle');
+    // Nothing is left to restore: another reload shows the empty form.
+    await ana1.reload();
+    await ana1.locator('#upload-form[data-phase="idle"]').waitFor();
+    await ana1.waitForTimeout(1000); // Golden Retriever reads its storage asynchronously
+    assert.equal(await ana1.locator('#upload-restore').isVisible(), false);
+  }, 240_000);
+
   step('publishing makes it public and locks deletion, with the reason shown', async () => {
+    // The clip uploaded across the reload goes public too: the gallery shows two posters.
+    await waitProcessed(ana1, resumedId);
+    await ana1.locator(`#video-${resumedId}`).getByRole('button', { name: 'Publish' }).click();
+    await ana1.locator(`#video-${resumedId}[data-status="public"]`).waitFor();
     const item = ana1.locator(`#video-${videoId}`);
     await item.getByRole('button', { name: 'Publish' }).click();
     await ana1.locator(`#video-${videoId}[data-status="public"]`).waitFor();
@@ -238,6 +404,9 @@ describe('skillreel in a browser', { concurrency: 1 }, () => {
     await luis1.getByLabel('Search titles').fill('');
     await luis1.getByRole('button', { name: 'Search' }).click();
     await luis1.locator('.video-card').first().waitFor();
+    await checkPosterAndPreview(luis1, videoId);
+    await luis1.locator(`.video-card[data-video-id="${resumedId}"] img.poster`).waitFor();
+    await luis1.evaluate(() => document.activeElement?.blur());
     await shot(luis1, 'gallery', { doc: 'gallery' });
     await luis1.locator(`.video-card[data-video-id="${videoId}"] .card-title a`).click();
     await luis1.getByRole('heading', { name: TITLE }).waitFor();
@@ -395,7 +564,8 @@ describe('skillreel in a browser', { concurrency: 1 }, () => {
 
   step('no page logged an error', async () => {
     // Expected 4xx answers are logged by Chromium as failed resources; ignore those.
-    const unexpected = errors.filter((e) => !/status of (400|401|403|404|409|422)/.test(e));
+    // The connection drops the upload test injects are logged by Chromium as well.
+    const unexpected = errors.filter((e) => !/status of (400|401|403|404|409|422)|net::ERR_CONNECTION_RESET/.test(e));
     assert.deepEqual(unexpected, []);
   });
 });

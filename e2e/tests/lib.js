@@ -25,16 +25,26 @@ export async function launch() {
   });
 }
 
-/** Generates the test clip once (1080p, 21 s, with audio) and returns its path. */
-export function clip() {
+/** The smallest test clip that still makes 3 parts of 5 MiB (the resumable tests need ≥ 2). */
+export const CLIP_MIN_BYTES = 11 * 1024 * 1024;
+
+/**
+ * Generates a test clip once (1080p, 21 s, with audio, ~13 MB at 5 Mbit/s: 3 upload
+ * parts) and returns its path. `pattern` is an ffmpeg test source, so clips of
+ * different tests get different posters.
+ */
+export function clip(name = 'clip', pattern = 'testsrc2') {
   mkdirSync(OUTPUT_DIR, { recursive: true });
-  const path = join(OUTPUT_DIR, 'clip.mp4');
-  if (!existsSync(path) || statSync(path).size === 0) {
+  const path = join(OUTPUT_DIR, `${name}.mp4`);
+  if (!existsSync(path) || statSync(path).size < CLIP_MIN_BYTES) {
     execFileSync('ffmpeg', [
       '-y', '-loglevel', 'error',
-      '-f', 'lavfi', '-i', 'testsrc2=size=1920x1080:rate=15:duration=21',
+      '-f', 'lavfi', '-i', `${pattern}=size=1920x1080:rate=15:duration=21`,
       '-f', 'lavfi', '-i', 'sine=duration=21',
-      '-c:v', 'libx264', '-preset', 'ultrafast', '-c:a', 'aac', '-shortest', path,
+      // Light sensor-like noise so the encoder really spends the bit rate.
+      '-vf', 'noise=alls=10:allf=t', '-pix_fmt', 'yuv420p',
+      '-c:v', 'libx264', '-preset', 'ultrafast', '-b:v', '5M', '-minrate', '5M', '-maxrate', '5M', '-bufsize', '5M',
+      '-c:a', 'aac', '-shortest', path,
     ], { stdio: 'inherit' });
   }
   return path;

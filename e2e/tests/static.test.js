@@ -20,6 +20,10 @@ describe('front-end assets', () => {
       '/app/assets/js/main.js': /^text\/javascript/,
       '/app/assets/js/pages/myvideos.js': /^text\/javascript/,
       '/app/assets/favicon.svg': /^image\/svg\+xml/,
+      '/app/assets/js/upload.js': /^text\/javascript/,
+      '/app/assets/js/live.js': /^text\/javascript/,
+      '/app/assets/vendor/uppy.min.js': /^text\/javascript/,
+      '/app/assets/vendor/uppy.LICENSES.txt': /^text\/plain/,
     };
     for (const [path, type] of Object.entries(expected)) {
       const res = await fetch(BASE_URL + path);
@@ -31,6 +35,18 @@ describe('front-end assets', () => {
       const again = await fetch(BASE_URL + path, { headers: { 'If-None-Match': etag } });
       assert.equal(again.status, 304, path);
     }
+  });
+
+  it('serves the vendored Uppy bundle with the licences of what it contains', async () => {
+    const js = await (await fetch(`${BASE_URL}/app/assets/vendor/uppy.min.js`)).text();
+    assert.match(js, /export\s*\{/, 'an ES module');
+    const licences = await (await fetch(`${BASE_URL}/app/assets/vendor/uppy.LICENSES.txt`)).text();
+    for (const name of ['@uppy/core', '@uppy/aws-s3', '@uppy/golden-retriever']) {
+      assert.match(licences, new RegExp(`${name}@\\d+\\.\\d+\\.\\d+ \\(MIT\\)`), name);
+    }
+    // Nothing is fetched from a CDN: the page's scripts load from this origin only.
+    const page = await fetch(`${BASE_URL}/app/`);
+    assert.doesNotMatch(page.headers.get('content-security-policy'), /script-src[^;]*(https?:|\*)/);
   });
 
   it('answers 404, not the page, for a missing asset', async () => {

@@ -16,6 +16,9 @@ use axum::{
     routing::get,
 };
 
+use axum::extract::State;
+use skillreel_shared::config::{StorageBackend, StorageConfig};
+
 use crate::{extract::Path, state::AppState};
 
 /// One embedded file.
@@ -50,13 +53,48 @@ static ASSETS: &[Asset] = &[
     asset!("assets/js/pages/rankings.js", JS),
     asset!("assets/js/pages/auth.js", JS),
     asset!("assets/js/pages/myvideos.js", JS),
+    asset!("assets/js/upload.js", JS),
+    asset!("assets/js/live.js", JS),
+    // Uppy, bundled by scripts/vendor-uppy.sh (loaded by the upload form only).
+    asset!("assets/vendor/uppy.min.js", JS),
+    asset!(
+        "assets/vendor/uppy.LICENSES.txt",
+        "text/plain; charset=utf-8"
+    ),
 ];
 
-/// What the page may load: only this origin, plus media from anywhere (presigned S3
-/// or CDN URLs).
-const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-                   media-src 'self' https: http: blob:; connect-src 'self'; object-src 'none'; \
-                   base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+/// What the page may load: only this origin, plus media and posters from anywhere
+/// (presigned S3 or CDN URLs), and uploads to the bucket ([`upload_origin`]).
+fn csp(storage: &StorageConfig) -> String {
+    let connect = match upload_origin(&storage.backend, storage.endpoint_url.as_deref()) {
+        Some(origin) => format!("'self' {origin}"),
+        None => "'self'".to_owned(),
+    };
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; \
+         img-src 'self' data: https: http: blob:; media-src 'self' https: http: blob:; \
+         connect-src {connect}; object-src 'none'; base-uri 'self'; form-action 'self'; \
+         frame-ancestors 'none'"
+    )
+}
+
+/// Where the browser PUTs the parts of a resumable upload, beside this origin: the S3
+/// endpoint of the presigned `UploadPart` URLs (an emulator's origin when
+/// `S3_ENDPOINT_URL` is set, else any AWS S3 host). The local backend's part URLs are
+/// this service's own.
+fn upload_origin(backend: &StorageBackend, endpoint_url: Option<&str>) -> Option<String> {
+    match backend {
+        StorageBackend::Local => None,
+        StorageBackend::S3 => Some(match endpoint_url {
+            Some(url) => {
+                let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
+                let host = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+                format!("{scheme}://{host}")
+            }
+            None => "https://*.amazonaws.com".to_owned(),
+        }),
+    }
+}
 
 /// FNV-1a, enough to tell versions of an embedded file apart.
 fn etag_of(body: &[u8]) -> String {
@@ -73,7 +111,7 @@ fn etags() -> &'static [String] {
     ETAGS.get_or_init(|| ASSETS.iter().map(|a| etag_of(a.body)).collect())
 }
 
-fn respond(index: usize, headers: &HeaderMap) -> Response {
+fn respond(index: usize, headers: &HeaderMap, csp: &str) -> Response {
     let asset = &ASSETS[index];
     let etag = &etags()[index];
     let mut out = HeaderMap::new();
@@ -86,10 +124,9 @@ fn respond(index: usize, headers: &HeaderMap) -> Response {
         out.insert(header::ETAG, value);
     }
     if asset.content_type.starts_with("text/html") {
-        out.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CSP),
-        );
+        if let Ok(value) = HeaderValue::from_str(csp) {
+            out.insert(header::CONTENT_SECURITY_POLICY, value);
+        }
         out.insert(
             header::REFERRER_POLICY,
             HeaderValue::from_static("same-origin"),
@@ -113,13 +150,21 @@ fn index_of(path: &str) -> Option<usize> {
     ASSETS.iter().position(|a| a.path == path)
 }
 
-async fn page(headers: HeaderMap) -> Response {
-    respond(index_of("index.html").unwrap_or(0), &headers)
+async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    respond(
+        index_of("index.html").unwrap_or(0),
+        &headers,
+        &csp(&state.config.storage),
+    )
 }
 
-async fn file(Path(path): Path<String>, headers: HeaderMap) -> Response {
+async fn file(
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     if let Some(i) = index_of(&path).filter(|_| path != "index.html") {
-        return respond(i, &headers);
+        return respond(i, &headers, &csp(&state.config.storage));
     }
     if path.starts_with("assets/") {
         // A missing script or stylesheet must not be answered with the page.
@@ -130,7 +175,7 @@ async fn file(Path(path): Path<String>, headers: HeaderMap) -> Response {
         )
             .into_response();
     }
-    page(headers).await
+    page(State(state), headers).await
 }
 
 /// Routes of the front end.
@@ -150,6 +195,22 @@ mod tests {
             assert!(!a.body.is_empty(), "{} is empty", a.path);
             assert_eq!(index_of(a.path), Some(i), "{} listed twice", a.path);
         }
+    }
+
+    #[test]
+    fn the_page_may_send_parts_only_to_the_bucket() {
+        assert_eq!(
+            upload_origin(&StorageBackend::Local, Some("http://x:1")),
+            None
+        );
+        assert_eq!(
+            upload_origin(&StorageBackend::S3, Some("http://127.0.0.1:5055/")).as_deref(),
+            Some("http://127.0.0.1:5055")
+        );
+        assert_eq!(
+            upload_origin(&StorageBackend::S3, None).as_deref(),
+            Some("https://*.amazonaws.com")
+        );
     }
 
     #[test]

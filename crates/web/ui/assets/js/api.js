@@ -34,10 +34,10 @@ function expired(status, sentToken) {
 }
 
 /**
- * Calls the API. `auth: true` sends the bearer token (and fails fast when signed out).
- * Resolves with the parsed body; rejects with ApiError.
+ * Calls the API. `auth: true` sends the bearer token (and fails fast when signed out);
+ * `signal` aborts the request. Resolves with the parsed body; rejects with ApiError.
  */
-export async function api(method, path, { body, auth = false, query } = {}) {
+export async function api(method, path, { body, auth = false, query, signal } = {}) {
   const headers = { Accept: 'application/json' };
   let sentToken = null;
   if (auth) {
@@ -61,8 +61,10 @@ export async function api(method, path, { body, auth = false, query } = {}) {
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
+      signal,
     });
-  } catch {
+  } catch (err) {
+    if (signal?.aborted) throw err;
     throw new ApiError(0, null);
   }
   const data = parse(await response.text().catch(() => ''));
@@ -71,41 +73,4 @@ export async function api(method, path, { body, auth = false, query } = {}) {
     throw new ApiError(response.status, data);
   }
   return data;
-}
-
-/**
- * Uploads a video with XMLHttpRequest so the bytes sent can be reported:
- * `onProgress(sentBytes, totalBytes)`. Returns {promise, abort}.
- */
-export function uploadVideo(title, file, onProgress) {
-  const xhr = new XMLHttpRequest();
-  const promise = new Promise((resolve, reject) => {
-    const sentToken = session.token();
-    if (!sentToken) {
-      reject(new ApiError(401, { detail: 'Please sign in first.' }));
-      return;
-    }
-    const form = new FormData();
-    form.append('title', title);
-    form.append('video_file', file, file.name);
-    xhr.open('POST', '/api/videos/upload');
-    xhr.setRequestHeader('Authorization', `Bearer ${sentToken}`);
-    xhr.setRequestHeader('Accept', 'application/json');
-    xhr.upload.addEventListener('progress', (e) => {
-      if (e.lengthComputable) onProgress(e.loaded, e.total);
-    });
-    xhr.addEventListener('load', () => {
-      const data = parse(xhr.responseText);
-      if (xhr.status >= 200 && xhr.status < 300) {
-        resolve(data);
-      } else {
-        expired(xhr.status, sentToken);
-        reject(new ApiError(xhr.status, data));
-      }
-    });
-    xhr.addEventListener('error', () => reject(new ApiError(0, null)));
-    xhr.addEventListener('abort', () => reject(new ApiError(0, { detail: 'Upload cancelled.' })));
-    xhr.send(form);
-  });
-  return { promise, abort: () => xhr.abort() };
 }

@@ -1,4 +1,5 @@
-// Public gallery: published videos with search, city filter and pagination.
+// Public gallery: published videos (poster, preview on hover/focus) with search, city
+// filter and pagination.
 import { api } from '../api.js';
 import { h, replace, num, plural } from '../dom.js';
 
@@ -44,18 +45,78 @@ export function pageParam(query) {
   return Number.isFinite(p) && p >= 1 ? p : 1;
 }
 
+/** A frame of the processed video: what cards without a poster (older videos) show. */
+function frame(v) {
+  return v.processed_url
+    ? h('video', { src: `${v.processed_url}#t=2`, preload: 'metadata', muted: true, playsinline: true })
+    : h('span', { class: 'thumb-empty' }, 'No preview');
+}
+
+/** The card's picture: the poster made from the player's clip, else a frame. */
+function poster(v) {
+  if (!v.thumbnail_url) return frame(v);
+  const img = h('img', { class: 'poster', src: v.thumbnail_url, alt: '', width: '640', height: '360', loading: 'lazy', decoding: 'async' });
+  img.addEventListener('error', () => img.replaceWith(frame(v)), { once: true });
+  return img;
+}
+
+function isWebp(url) {
+  try {
+    return new URL(url, location.href).pathname.toLowerCase().endsWith('.webp');
+  } catch {
+    return false;
+  }
+}
+
+const reducedMotion = window.matchMedia?.('(prefers-reduced-motion: reduce)');
+
+/**
+ * Plays the short silent preview over the poster while the card is hovered or holds
+ * the keyboard focus, and stops it when both are gone. The clip loads on first use.
+ */
+function hoverPreview(li, thumb, url) {
+  let clip = null;
+  const start = () => {
+    if (reducedMotion?.matches) return;
+    if (!clip) {
+      clip = isWebp(url)
+        ? h('img', { class: 'preview-clip', alt: '', src: url })
+        : h('video', { class: 'preview-clip', src: url, muted: true, loop: true, playsinline: true, preload: 'auto', disablepictureinpicture: true });
+      // The attribute alone does not mute an element created by script.
+      if (clip.tagName === 'VIDEO') clip.muted = true;
+    }
+    if (!clip.isConnected) thumb.append(clip);
+    li.classList.add('previewing');
+    if (clip.tagName === 'VIDEO') clip.play().catch(() => { /* autoplay refused: the poster stays */ });
+  };
+  const stop = () => {
+    if (!clip || li.matches(':hover') || li.contains(document.activeElement)) return;
+    li.classList.remove('previewing');
+    if (clip.tagName === 'VIDEO') {
+      clip.pause();
+      clip.currentTime = 0;
+    } else {
+      clip.remove(); // an animated image stops only when it leaves the page
+    }
+  };
+  li.addEventListener('mouseenter', start);
+  li.addEventListener('focusin', start);
+  li.addEventListener('mouseleave', () => setTimeout(stop));
+  li.addEventListener('focusout', () => setTimeout(stop));
+}
+
 function card(v) {
-  return h('li', { class: 'card video-card', dataset: { videoId: v.id } },
-    h('a', { class: 'thumb', href: `/app/videos/${v.id}`, tabindex: '-1', 'aria-hidden': 'true' },
-      v.processed_url
-        ? h('video', { src: `${v.processed_url}#t=2`, preload: 'metadata', muted: true, playsinline: true })
-        : h('span', { class: 'thumb-empty' }, 'No preview')),
+  const thumb = h('a', { class: 'thumb', href: `/app/videos/${v.id}`, tabindex: '-1', 'aria-hidden': 'true' }, poster(v));
+  const li = h('li', { class: 'card video-card', dataset: { videoId: v.id } },
+    thumb,
     h('div', { class: 'card-body' },
       h('h2', { class: 'card-title' }, h('a', { href: `/app/videos/${v.id}` }, v.title)),
       h('p', { class: 'meta' },
         h('span', { class: 'owner' }, v.owner_name), ' · ',
         h('span', { class: 'city' }, v.owner_city)),
       h('p', { class: 'votes' }, plural(v.votes, 'vote', 'votes'))));
+  if (v.preview_url) hoverPreview(li, thumb, v.preview_url);
+  return li;
 }
 
 export async function render(main, ctx) {

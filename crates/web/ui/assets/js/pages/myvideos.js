@@ -1,8 +1,9 @@
-// My videos: upload with progress, live processing status, preview, publish, delete.
-import { api, uploadVideo, ApiError } from '../api.js';
+// My videos: resumable upload, live processing status (SSE), preview, publish, delete.
+import { api, ApiError } from '../api.js';
 import { h, replace, plural, when } from '../dom.js';
+import { follow } from '../live.js';
+import { uploader } from '../upload.js';
 
-const POLL_MS = 1500;
 const PENDING = new Set(['uploaded', 'processing']);
 
 const STATUS_LABEL = {
@@ -39,18 +40,23 @@ function confirmDialog(title, text, confirmLabel) {
 export async function render(main, ctx) {
   ctx.setTitle('My videos');
   const videos = new Map(); // id -> latest detail or summary
-  let timer = null;
+  const following = new Map(); // id -> stop function of its live status stream
   let stopped = false;
-  let activeUpload = null;
 
-  // ---------- upload form ----------
+  // ---------- upload form (resumable: see ../upload.js) ----------
   const progress = h('progress', { id: 'upload-progress', max: '100', value: '0', 'aria-labelledby': 'upload-progress-label' });
   const progressText = h('span', { id: 'upload-progress-label' }, '');
-  const progressBox = h('div', { class: 'upload-progress', hidden: true }, progress, progressText,
-    h('button', { type: 'button', class: 'btn btn-small', onclick: () => activeUpload?.abort() }, 'Cancel upload'));
-  const form = h('form', { class: 'card form upload', id: 'upload-form', novalidate: true },
-    h('h2', {}, 'Upload a clip'),
-    h('p', { class: 'muted' }, 'MP4, 20 to 60 seconds, at least 1080p, up to 100 MB. We trim it to 30 seconds, resize it to 720p, add the competition watermark and remove the audio.'),
+  const pauseButton = h('button', { type: 'button', class: 'btn btn-small', id: 'upload-pause', 'aria-pressed': 'false' }, 'Pause');
+  const retryButton = h('button', { type: 'button', class: 'btn btn-small btn-primary', id: 'upload-retry', hidden: true }, 'Retry');
+  const cancelButton = h('button', { type: 'button', class: 'btn btn-small', id: 'upload-cancel' }, 'Cancel upload');
+  const progressBox = h('div', { class: 'upload-progress', hidden: true },
+    progress, progressText, h('div', { class: 'upload-controls' }, pauseButton, retryButton, cancelButton));
+  const restoreText = h('p', { id: 'upload-restore-text' });
+  const resumeRestoredButton = h('button', { type: 'button', class: 'btn btn-primary', id: 'upload-resume-restored' }, 'Resume upload');
+  const discardButton = h('button', { type: 'button', class: 'btn', id: 'upload-discard' }, 'Discard');
+  const restoreBox = h('div', { class: 'upload-restore', id: 'upload-restore', role: 'region', 'aria-label': 'Interrupted upload', hidden: true },
+    restoreText, h('div', { class: 'actions' }, resumeRestoredButton, discardButton));
+  const fields = h('div', { class: 'upload-fields' },
     h('div', { class: 'field' },
       h('label', { for: 'in-title' }, 'Title'),
       h('input', { id: 'in-title', name: 'title', type: 'text', required: true, maxlength: '255', 'aria-describedby': 'in-title-error' }),
@@ -58,22 +64,109 @@ export async function render(main, ctx) {
     h('div', { class: 'field' },
       h('label', { for: 'in-video_file' }, 'Video file'),
       h('input', { id: 'in-video_file', name: 'video_file', type: 'file', accept: 'video/mp4,.mp4', required: true, 'aria-describedby': 'in-video_file-error' }),
-      h('p', { class: 'field-error', id: 'in-video_file-error' })),
-    progressBox,
+      h('p', { class: 'field-error', id: 'in-video_file-error' })));
+  const submitButton = h('button', { type: 'submit', class: 'btn btn-primary', id: 'upload-button' }, 'Upload');
+  const form = h('form', { class: 'card form upload', id: 'upload-form', novalidate: true },
+    h('h2', {}, 'Upload a clip'),
+    h('p', { class: 'muted' }, 'MP4, 20 to 60 seconds, at least 1080p, up to 100 MB. We trim it to 30 seconds, resize it to 720p, add the competition watermark and remove the audio. The upload goes in parts: it survives a dropped connection, can be paused, and resumes after a reload.'),
+    restoreBox, fields, progressBox,
     h('p', { class: 'form-error', role: 'alert', tabindex: '-1' }),
-    h('button', { type: 'submit', class: 'btn btn-primary', id: 'upload-button' }, 'Upload'));
+    submitButton);
 
+  // The API's field names of the resumable route, mapped to this form's fields.
+  const FIELD = { title: 'title', video_file: 'video_file', filename: 'video_file', size: 'video_file', content_type: 'video_file', file: 'video_file' };
   const setFieldError = (name, message) => {
-    const slot = form.querySelector(`#in-${name}-error`);
+    const field = FIELD[name];
+    const slot = field && form.querySelector(`#in-${field}-error`);
     if (!slot) return false;
-    slot.textContent = message;
-    form.querySelector(`[name="${name}"]`).setAttribute('aria-invalid', 'true');
+    slot.textContent = slot.textContent ? `${slot.textContent} ${message}` : message;
+    form.querySelector(`[name="${field}"]`).setAttribute('aria-invalid', 'true');
     return true;
   };
   const clearFormErrors = () => {
     for (const el of form.querySelectorAll('.field-error, .form-error')) el.textContent = '';
     for (const el of form.querySelectorAll('[aria-invalid]')) el.removeAttribute('aria-invalid');
   };
+  /** Shows an API error where the classic form showed it: next to its field, else under the form. */
+  const showUploadError = (err) => {
+    if (err instanceof ApiError && err.status === 422 && err.errors.length) {
+      const rest = err.errors.filter((fe) => !setFieldError(fe.field, fe.message)).map((fe) => fe.message);
+      form.querySelector('.form-error').textContent = rest.join(' ');
+    } else if (err instanceof ApiError && err.status === 400) {
+      setFieldError('video_file', err.message);
+    } else {
+      form.querySelector('.form-error').textContent = err?.message || 'The upload failed.';
+    }
+    (form.querySelector('[aria-invalid="true"]') || form.querySelector('.form-error')).focus();
+  };
+
+  let engine = null;
+  let starting = false;
+  const showState = () => {
+    const st = engine ? engine.state() : { phase: 'idle' };
+    const busy = st.phase !== 'idle' || starting;
+    restoreBox.hidden = st.phase !== 'restored';
+    fields.hidden = st.phase === 'restored';
+    progressBox.hidden = !busy || st.phase === 'restored' || starting;
+    submitButton.hidden = st.phase === 'restored';
+    submitButton.disabled = busy;
+    submitButton.textContent = busy ? 'Uploading…' : 'Upload';
+    form.dataset.phase = starting ? 'starting' : st.phase;
+    const pct = st.total ? Math.min(100, Math.floor((st.sent / st.total) * 100)) : 0;
+    if (st.phase === 'restored') {
+      replace(restoreText, 'The upload of “', h('strong', {}, st.title || st.name), `” (${st.name}, ${mb(st.total)}) was interrupted at ${pct}%.`,
+        st.ghost ? ' The file is no longer available in this browser: discard it and choose the file again.' : ' Resume it to send only what is missing.');
+      resumeRestoredButton.hidden = st.ghost;
+      return;
+    }
+    if (st.phase === 'idle') return;
+    progress.value = pct;
+    pauseButton.hidden = st.phase === 'failed' || st.phase === 'completing';
+    pauseButton.textContent = st.phase === 'paused' ? 'Resume' : 'Pause';
+    pauseButton.setAttribute('aria-pressed', String(st.phase === 'paused'));
+    retryButton.hidden = st.phase !== 'failed';
+    cancelButton.disabled = st.phase === 'completing';
+    progressText.textContent = {
+      uploading: `${pct}% · ${mb(st.sent)} of ${mb(st.total)}`,
+      paused: `Paused at ${pct}% · ${mb(st.sent)} of ${mb(st.total)}`,
+      failed: `Upload interrupted at ${pct}%. The parts already sent are kept: retry when the connection is back.`,
+      completing: 'Upload complete, checking the video…',
+    }[st.phase] || '';
+  };
+
+  const onEngine = async (kind, detail) => {
+    if (kind === 'change') { showState(); return; }
+    if (kind === 'failed') { showState(); form.querySelector('.form-error').textContent = ''; return; }
+    if (kind === 'rejected') { showState(); showUploadError(detail); return; }
+    if (kind === 'success') {
+      form.reset();
+      showState();
+      ctx.notify('Upload received. Processing starts shortly; this page updates by itself.');
+      if (stopped) return;
+      const id = Number(detail.video_id);
+      const full = await api('GET', `/api/videos/${id}`, { auth: true }).catch(() => ({
+        video_id: id, title: detail.title, status: 'uploaded', uploaded_at: new Date().toISOString(),
+      }));
+      videos.set(id, full);
+      renderList();
+      followPending();
+    }
+  };
+
+  pauseButton.addEventListener('click', () => engine?.pauseResume());
+  retryButton.addEventListener('click', () => { form.querySelector('.form-error').textContent = ''; engine?.retry(); });
+  resumeRestoredButton.addEventListener('click', () => engine?.resumeRestored());
+  const cancel = async () => {
+    try {
+      await engine?.cancel();
+      ctx.notify('Upload cancelled.');
+    } catch (err) {
+      form.querySelector('.form-error').textContent = err.message;
+    }
+    showState();
+  };
+  cancelButton.addEventListener('click', cancel);
+  discardButton.addEventListener('click', cancel);
 
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -87,44 +180,19 @@ export async function render(main, ctx) {
       form.querySelector('[aria-invalid="true"]')?.focus();
       return;
     }
-    const button = form.querySelector('#upload-button');
-    button.disabled = true;
-    button.textContent = 'Uploading…';
-    progressBox.hidden = false;
-    progress.value = 0;
-    progressText.textContent = `0% of ${mb(file.size)}`;
-    activeUpload = uploadVideo(title, file, (sent, total) => {
-      const pct = total ? Math.min(100, Math.round((sent / total) * 100)) : 0;
-      progress.value = pct;
-      progressText.textContent = pct >= 100
-        ? 'Upload complete, checking the video…'
-        : `${pct}% · ${mb(sent)} of ${mb(total)}`;
-    });
+    if (!engine) {
+      form.querySelector('.form-error').textContent = 'The uploader could not be loaded. Reload the page and try again.';
+      return;
+    }
+    starting = true;
+    showState();
     try {
-      const created = await activeUpload.promise;
-      form.reset();
-      ctx.notify('Upload received. Processing starts shortly; this page updates by itself.');
-      const detail = await api('GET', `/api/videos/${created.video_id}`, { auth: true }).catch(() => ({
-        video_id: created.video_id, title, status: 'uploaded', uploaded_at: new Date().toISOString(),
-      }));
-      videos.set(Number(detail.video_id), detail);
-      renderList();
-      schedule();
+      await engine.start(title, file);
     } catch (err) {
-      if (err instanceof ApiError && err.status === 422 && err.errors.length) {
-        const rest = err.errors.filter((fe) => !setFieldError(fe.field, fe.message)).map((fe) => fe.message);
-        form.querySelector('.form-error').textContent = rest.join(' ');
-      } else if (err instanceof ApiError && err.status === 400) {
-        setFieldError('video_file', err.message);
-      } else {
-        form.querySelector('.form-error').textContent = err.message;
-      }
-      (form.querySelector('[aria-invalid="true"]') || form.querySelector('.form-error')).focus();
+      showUploadError(err);
     } finally {
-      activeUpload = null;
-      progressBox.hidden = true;
-      button.disabled = false;
-      button.textContent = 'Upload';
+      starting = false;
+      showState();
     }
   });
 
@@ -157,7 +225,7 @@ export async function render(main, ctx) {
       children.push(h('p', { class: 'error-text' }, `Processing failed: ${v.error || 'unknown error'}`));
     }
     if ((v.status === 'processed' || v.status === 'public') && v.processed_url) {
-      children.push(h('video', { class: 'preview', controls: true, preload: 'metadata', playsinline: true, src: v.processed_url, 'aria-label': `Preview of ${v.title}` }));
+      children.push(h('video', { class: 'preview', controls: true, preload: 'metadata', playsinline: true, src: v.processed_url, poster: v.thumbnail_url || null, 'aria-label': `Preview of ${v.title}` }));
     }
     if (v.status === 'public') {
       children.push(h('p', {}, plural(v.votes ?? 0, 'vote', 'votes'), ' · ', h('a', { href: `/app/videos/${id}` }, 'Public page')));
@@ -186,7 +254,7 @@ export async function render(main, ctx) {
     // Keep items whose content did not change, so focus and playing previews survive.
     const existing = new Map([...list.querySelectorAll('li.my-item')].map((li) => [Number(li.dataset.videoId), li]));
     const next = rows.map((v) => {
-      const key = JSON.stringify([v.status, v.progress, v.error, v.votes, v.title, v.processed_url ? 1 : 0]);
+      const key = JSON.stringify([v.status, v.progress, v.error, v.votes, v.title, v.processed_url ? 1 : 0, v.thumbnail_url ? 1 : 0]);
       const old = existing.get(Number(v.video_id));
       if (old && old.dataset.key === key) return old;
       const fresh = item(v);
@@ -232,27 +300,35 @@ export async function render(main, ctx) {
     }
   }
 
-  // ---------- polling of videos still being processed ----------
-  async function poll() {
-    timer = null;
-    const pending = [...videos.values()].filter((v) => PENDING.has(v.status)).map((v) => Number(v.video_id));
-    await Promise.all(pending.map(async (id) => {
-      try {
-        const detail = await api('GET', `/api/videos/${id}`, { auth: true });
-        if (videos.has(id)) videos.set(id, detail);
-      } catch (err) {
-        if (err.status === 404) videos.delete(id);
-        else if (err.status === 401) stopped = true;
-      }
-    }));
-    if (stopped) return;
+  // ---------- live status of videos still being processed ----------
+  /** Applies an event or a fresh body to video `id`; fetches the full body once it is final. */
+  function update(id, partial) {
+    const v = videos.get(id);
+    if (!v) return;
+    const next = { ...v };
+    for (const key of ['status', 'progress', 'error']) if (key in partial) next[key] = partial[key];
+    if (partial.video_id !== undefined) Object.assign(next, partial);
+    videos.set(id, next);
     renderList();
-    schedule();
+    if (!PENDING.has(next.status) && partial.video_id === undefined) {
+      // The event says processed/failed: read the URLs (video, poster) of the final state.
+      api('GET', `/api/videos/${id}`, { auth: true }).then((detail) => {
+        if (!stopped && videos.has(id)) { videos.set(id, detail); renderList(); }
+      }).catch(() => {});
+    }
   }
 
-  function schedule() {
-    if (stopped || timer) return;
-    if ([...videos.values()].some((v) => PENDING.has(v.status))) timer = setTimeout(poll, POLL_MS);
+  /** Opens a live status stream for each video still queued or processing. */
+  function followPending() {
+    if (stopped) return;
+    for (const v of videos.values()) {
+      const id = Number(v.video_id);
+      if (!PENDING.has(v.status) || following.has(id)) continue;
+      following.set(id, follow(id, {
+        onUpdate: (partial) => { if (!stopped) update(id, partial); },
+        onGone: () => { videos.delete(id); if (!stopped) renderList(); },
+      }));
+    }
   }
 
   replace(main,
@@ -262,6 +338,17 @@ export async function render(main, ctx) {
     h('div', { class: 'my-layout' }, form, listBox));
   replace(list, h('li', { class: 'muted' }, 'Loading your videos…'));
 
+  // The uploader (Uppy) loads in the background; a restored upload shows once it is ready.
+  let unsubscribe = () => {};
+  uploader().then((e) => {
+    if (stopped) return;
+    engine = e;
+    unsubscribe = engine.subscribe(onEngine);
+    showState();
+  }).catch(() => {
+    form.querySelector('.form-error').textContent = 'The uploader could not be loaded. Reload the page to try again.';
+  });
+
   try {
     const summaries = await api('GET', '/api/videos', { auth: true });
     const details = await Promise.all(summaries.map((s) => (
@@ -270,14 +357,16 @@ export async function render(main, ctx) {
         : api('GET', `/api/videos/${s.video_id}`, { auth: true }).catch(() => s))));
     for (const d of details) videos.set(Number(d.video_id), d);
     renderList();
-    schedule();
+    followPending();
   } catch (err) {
     if (err.status !== 401) replace(list, h('li', { class: 'error-text' }, err.message));
   }
 
+  // Leaving the page stops the status streams; an upload keeps going in the background.
   return () => {
     stopped = true;
-    clearTimeout(timer);
-    activeUpload?.abort();
+    unsubscribe();
+    for (const stop of following.values()) stop();
+    following.clear();
   };
 }

@@ -85,7 +85,7 @@ export async function render(main, ctx) {
   show(state);
 
   const player = v.processed_url
-    ? h('video', { class: 'video-player', controls: true, preload: 'metadata', playsinline: true, src: v.processed_url, 'aria-label': `Video: ${v.title}` })
+    ? h('video', { class: 'video-player', controls: true, preload: 'metadata', playsinline: true, src: v.processed_url, poster: v.thumbnail_url || null, 'aria-label': `Video: ${v.title}` })
     : h('p', { class: 'thumb-empty' }, 'This video cannot be played right now.');
   player.addEventListener?.('error', () => {
     message.textContent = 'The video could not be loaded. The link may have expired: reload the page.';
