@@ -449,13 +449,19 @@ def step_failover_worker():
     check(status == 201, f"upload answered {status}: {body}")
     video = body["video_id"]
     deadline = time.monotonic() + 120
+    # Killed once ffmpeg has reported progress, or half a second after the claim: the test
+    # clip takes under 3 s on a quiet machine, and the row's progress is written once a
+    # second, so waiting for a progress value alone can miss the whole job.
+    claimed_at = None
     while True:
         row = sql(f"SELECT status, coalesce(claimed_by, ''), coalesce(progress, 0) FROM videos WHERE id = {video}")[0]
-        if row[0] == "processing" and float(row[2]) > 0:
-            break
+        if row[0] == "processing":
+            claimed_at = claimed_at or time.monotonic()
+            if float(row[2]) > 0 or time.monotonic() - claimed_at >= 0.5:
+                break
         check(row[0] in ("uploaded", "processing"), f"video {video} reached {row[0]} before a worker could be killed")
         check(time.monotonic() < deadline, f"video {video} did not start processing within 120 s")
-        time.sleep(0.1)
+        time.sleep(0.05)
     holder = int(row[1].rsplit("-", 2)[1])  # worker names are <host>-<pid>-<random>
     check(holder in workers, f"video {video} is held by {row[1]}, not a worker of this cluster")
     index = workers[holder]
