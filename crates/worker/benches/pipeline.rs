@@ -134,7 +134,13 @@ fn job_args(ctx: &JobContext, clip: &Path, out: &Path, paths: &RenditionPaths) -
         paths,
         clip_secs: 45.0,
     };
-    pipeline::build_args(&ctx.config.media, &ctx.assets, clip, out, Some(renditions))
+    pipeline::build_args(
+        &ctx.config.media,
+        &ctx.assets,
+        &clip.into(),
+        out,
+        Some(renditions),
+    )
 }
 
 /// The bare ffmpeg command of the pipeline on a local file, nothing else.

@@ -69,7 +69,7 @@ async fn main() -> anyhow::Result<()> {
     let args = pipeline::build_args(
         media,
         &assets,
-        &clip,
+        &clip.as_path().into(),
         &out_dir.join("processed.mp4"),
         renditions,
     );

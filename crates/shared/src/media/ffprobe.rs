@@ -5,11 +5,11 @@
 //! [`ProbeInfo`] and is unit-tested against real ffprobe output committed under
 //! `tests/fixtures/ffprobe/`.
 
-use std::path::Path;
+use std::{ffi::OsStr, path::Path};
 
 use serde::Deserialize;
 
-use super::{MediaError, ffmpeg};
+use super::{MediaError, MediaSource, ffmpeg};
 use crate::config::MediaConfig;
 
 /// What a media file contains, as far as the pipeline cares.
@@ -215,15 +215,37 @@ impl ProbeInfo {
 /// A file ffprobe cannot read (corrupt, truncated, not media) is a non-retryable
 /// [`MediaError::Failed`].
 pub async fn probe(cfg: &MediaConfig, path: &Path) -> Result<ProbeInfo, MediaError> {
+    probe_args(cfg, &[path.as_os_str()]).await
+}
+
+/// Probes an upload wherever it is read from (see [`MediaSource`]), opening only the
+/// source's own protocols.
+pub async fn probe_source(
+    cfg: &MediaConfig,
+    source: &MediaSource,
+) -> Result<ProbeInfo, MediaError> {
+    let input = source.as_arg();
     let args = [
-        "-v".as_ref(),
-        "error".as_ref(),
-        "-print_format".as_ref(),
-        "json".as_ref(),
-        "-show_format".as_ref(),
-        "-show_streams".as_ref(),
-        path.as_os_str(),
+        OsStr::new("-protocol_whitelist"),
+        OsStr::new(source.protocol_whitelist()),
+        OsStr::new(&input),
     ];
+    probe_args(cfg, &args).await
+}
+
+async fn probe_args(cfg: &MediaConfig, input: &[&OsStr]) -> Result<ProbeInfo, MediaError> {
+    let mut args: Vec<&OsStr> = [
+        "-v",
+        "error",
+        "-print_format",
+        "json",
+        "-show_format",
+        "-show_streams",
+    ]
+    .iter()
+    .map(OsStr::new)
+    .collect();
+    args.extend_from_slice(input);
     let stdout = ffmpeg::capture(&cfg.ffprobe_path, &args, cfg.probe_timeout).await?;
     let json = String::from_utf8(stdout).map_err(|e| MediaError::Probe(e.to_string()))?;
     ProbeInfo::from_json(&json)

@@ -11,8 +11,10 @@ pub mod ffprobe;
 pub mod pipeline;
 pub mod renditions;
 pub mod sniff;
+pub mod source;
 mod spawn;
 pub mod testclip;
 pub mod validate;
 
 pub use error::MediaError;
+pub use source::MediaSource;

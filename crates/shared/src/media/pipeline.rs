@@ -17,7 +17,7 @@ use std::{
 };
 
 use super::{
-    MediaError,
+    MediaError, MediaSource,
     assets::Assets,
     ffmpeg, ffprobe,
     renditions::{self, ClipWindow, RenditionPaths},
@@ -100,7 +100,7 @@ pub struct Renditions<'a> {
 pub fn build_args(
     cfg: &MediaConfig,
     assets: &Assets,
-    input: &Path,
+    input: &MediaSource,
     output: &Path,
     renditions: Option<Renditions<'_>>,
 ) -> Vec<String> {
@@ -129,8 +129,9 @@ pub fn build_args(
         secs(cfg.max_output_secs),
         "-f".into(),
         "mov".into(),
-        "-i".into(),
-        path(input),
+    ];
+    args.extend(input.input_args());
+    args.extend([
         // Input 2: outro.
         "-t".into(),
         secs(assets.outro_secs),
@@ -162,7 +163,7 @@ pub fn build_args(
         "-f".into(),
         "mp4".into(),
         path(output),
-    ];
+    ]);
     if let Some(r) = renditions {
         args.extend(renditions::output_args(r.paths));
     }
@@ -187,13 +188,14 @@ fn percent(position_secs: f64, expected_secs: f64) -> f32 {
 pub async fn process(
     cfg: &MediaConfig,
     assets: &Assets,
-    input: &Path,
+    input: impl Into<MediaSource>,
     output: &Path,
     renditions: Option<&RenditionPaths>,
     on_progress: impl FnMut(f32) + Send + 'static,
 ) -> Result<ProcessReport, MediaError> {
     let started = Instant::now();
-    let source = ffprobe::probe(cfg, input).await?;
+    let input = input.into();
+    let source = ffprobe::probe_source(cfg, &input).await?;
     if source.video.is_none() {
         return Err(MediaError::InvalidInput(
             "the input has no video stream".into(),
@@ -208,7 +210,7 @@ pub async fn process(
         paths,
         clip_secs: source.duration_secs,
     });
-    let args = build_args(cfg, assets, input, output, renditions);
+    let args = build_args(cfg, assets, &input, output, renditions);
     ffmpeg::run(&cfg.ffmpeg_path, &args, cfg.job_timeout, move |secs| {
         (reporter.lock().unwrap_or_else(PoisonError::into_inner))(percent(secs, expected));
     })
@@ -285,7 +287,7 @@ mod tests {
         let args = build_args(
             &config(),
             &assets(),
-            Path::new("/job/in.mp4"),
+            &MediaSource::from(Path::new("/job/in.mp4")),
             Path::new("/job/out.mp4"),
             None,
         );
@@ -302,8 +304,16 @@ mod tests {
         // Input options precede their input: the 30 s cut applies to the upload's decoding.
         let upload = args.iter().position(|a| a == "/job/in.mp4").unwrap();
         assert_eq!(
-            &args[upload - 5..upload],
-            ["-t", "30.000", "-f", "mov", "-i"]
+            &args[upload - 7..upload],
+            [
+                "-t",
+                "30.000",
+                "-f",
+                "mov",
+                "-protocol_whitelist",
+                "file",
+                "-i"
+            ]
         );
         assert_eq!(args.last().map(String::as_str), Some("/job/out.mp4"));
     }
@@ -316,7 +326,7 @@ mod tests {
         let args = build_args(
             &cfg,
             &assets(),
-            Path::new("in.mp4"),
+            &MediaSource::from(Path::new("in.mp4")),
             Path::new("out.mp4"),
             None,
         );
@@ -371,7 +381,7 @@ mod tests {
         let args = build_args(
             &config(),
             &assets(),
-            Path::new("/job/in.mp4"),
+            &MediaSource::from(Path::new("/job/in.mp4")),
             Path::new("/job/out.mp4"),
             Some(renditions),
         );
@@ -391,7 +401,7 @@ mod tests {
         let plain = build_args(
             &config(),
             &assets(),
-            Path::new("/job/in.mp4"),
+            &MediaSource::from(Path::new("/job/in.mp4")),
             Path::new("/job/out.mp4"),
             None,
         );
