@@ -9,6 +9,7 @@ mod error;
 pub mod ffmpeg;
 pub mod ffprobe;
 pub mod pipeline;
+pub mod reference;
 pub mod renditions;
 pub mod sniff;
 pub mod source;
