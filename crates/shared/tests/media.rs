@@ -20,6 +20,8 @@ use skillreel_shared::{
     },
 };
 
+#[path = "media/joins.rs"]
+mod joins;
 #[path = "media/orphans.rs"]
 mod orphans;
 #[path = "media/renditions.rs"]
@@ -424,7 +426,15 @@ async fn default_assets_are_generated_once_and_recognisable() {
         .flatten()
         .map(|e| e.file_name())
         .collect();
-    assert_eq!(leftovers.len(), 3, "no temporary files left: {leftovers:?}");
+    assert_eq!(leftovers.len(), 4, "no temporary files left: {leftovers:?}");
+    // The bumpers encoded for joining, and nothing half-written beside them.
+    let joints: Vec<_> = std::fs::read_dir(cfg.assets_dir.join("joints"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(joints.len(), 2, "{joints:?}");
+    assert_eq!(a.intro_joint.secs, 2.5);
 
     let logo = a.logo.to_string_lossy();
     let rgba = |x: u32, y: u32| {

@@ -16,7 +16,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{MediaError, ffmpeg, ffprobe};
+use super::{
+    MediaError, ffmpeg, ffprobe,
+    stitch::{self, Joint},
+};
 use crate::config::MediaConfig;
 
 /// Brand colour of the default logo badge (orange), RGB.
@@ -36,8 +39,8 @@ pub const MAX_BUMPER_SECS: f64 = 2.5;
 /// File names of the defaults; the version changes whenever their look changes, so an
 /// old generated file is never mistaken for the current one.
 const DEFAULT_LOGO: &str = "logo-v1.png";
-const DEFAULT_INTRO: &str = "intro-v1.mp4";
-const DEFAULT_OUTRO: &str = "outro-v1.mp4";
+const DEFAULT_INTRO: &str = "intro-v2.mp4";
+const DEFAULT_OUTRO: &str = "outro-v2.mp4";
 
 /// The assets one pipeline run uses.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,6 +55,13 @@ pub struct Assets {
     pub intro_secs: f64,
     /// Seconds of the outro that are played (at most [`MAX_BUMPER_SECS`]).
     pub outro_secs: f64,
+    /// The intro encoded like a job's clip, joined to it by stream copy.
+    pub intro_joint: Joint,
+    /// The outro encoded like a job's clip.
+    pub outro_joint: Joint,
+    /// SHA-256 of the joints' H.264 parameter sets (equal for both); a clip whose own
+    /// differ cannot be joined to them ([`stitch::params_hash`]).
+    pub joint_params: String,
 }
 
 /// `[r, g, b]` as the `0xRRGGBB` form ffmpeg filters take.
@@ -84,12 +94,29 @@ pub async fn ensure(cfg: &MediaConfig) -> Result<Assets, MediaError> {
     };
     let intro_secs = bumper_secs(cfg, &intro, "intro").await?;
     let outro_secs = bumper_secs(cfg, &outro, "outro").await?;
+    let intro_joint = stitch::prepare(cfg, &intro, intro_secs, "intro").await?;
+    let outro_joint = stitch::prepare(cfg, &outro, outro_secs, "outro").await?;
+    let joint_params = stitch::params_hash(cfg, &intro_joint.path).await?;
+    let outro_params = stitch::params_hash(cfg, &outro_joint.path).await?;
+    if outro_params != joint_params {
+        // Same encoder, same options: only a broken ffmpeg gets here. Jobs still work
+        // (every clip falls back to the one-pass render), so it is not fatal.
+        tracing::warn!(
+            intro = %joint_params,
+            outro = %outro_params,
+            "the encoded bumpers have different parameter sets; every job will render in one pass"
+        );
+    }
     Ok(Assets {
         logo,
         intro,
         outro,
-        intro_secs,
-        outro_secs,
+        // What the viewer sees: the joints' whole frames.
+        intro_secs: intro_joint.secs,
+        outro_secs: outro_joint.secs,
+        intro_joint,
+        outro_joint,
+        joint_params,
     })
 }
 
@@ -193,7 +220,11 @@ async fn default_bumper(
             ]);
             args.extend(strings(&[
                 "-filter_complex",
-                "[0:v][1:v]overlay=(W-w)/2:(H-h)/2,format=yuv420p[v]",
+                // Composed in RGB, then converted with the BT.709 matrix the processed
+                // videos are tagged with, so the colours play back as specified.
+                "[0:v]format=rgba[bg];[bg][1:v]overlay=(W-w)/2:(H-h)/2:format=rgb,\
+                 scale=out_color_matrix=bt709:out_range=tv,format=yuv420p,\
+                 setparams=range=tv:color_primaries=bt709:color_trc=bt709:colorspace=bt709[v]",
                 "-map",
                 "[v]",
                 "-c:v",

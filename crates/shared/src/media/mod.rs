@@ -14,8 +14,28 @@ pub mod renditions;
 pub mod sniff;
 pub mod source;
 mod spawn;
+pub mod stitch;
 pub mod testclip;
 pub mod validate;
 
 pub use error::MediaError;
 pub use source::MediaSource;
+
+/// Media settings for unit tests (nothing is run with them).
+#[cfg(test)]
+pub(crate) fn test_config() -> crate::config::MediaConfig {
+    crate::config::MediaConfig {
+        ffmpeg_path: "ffmpeg".into(),
+        ffprobe_path: "ffprobe".into(),
+        assets_dir: "/assets".into(),
+        logo_path: None,
+        intro_path: None,
+        outro_path: None,
+        preset: "veryfast".into(),
+        crf: 23,
+        max_output_secs: 30.0,
+        probe_timeout: std::time::Duration::from_secs(20),
+        job_timeout: std::time::Duration::from_secs(900),
+        temp_dir: "/tmp".into(),
+    }
+}

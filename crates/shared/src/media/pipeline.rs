@@ -1,17 +1,24 @@
-//! The processing pipeline: one ffmpeg run turns an upload into the competition's
-//! uniform, branded video.
+//! The processing pipeline: the player's clip is decoded and encoded once, then joined
+//! to the pre-encoded bumpers by stream copy.
 //!
-//! Inputs, in order: `0` intro bumper, `1` the upload (decoding stops after
-//! `max_output_secs`), `2` outro bumper, `3` logo. Each video part is brought to
-//! [`OUTPUT_FPS`] and fitted into [`OUTPUT_WIDTH`]x[`OUTPUT_HEIGHT`] without stretching
-//! (black bars fill the rest), the logo is laid over the bottom-right corner of the
-//! upload, and the three parts are concatenated into an audio-less H.264 MP4 whose
-//! index comes first (`+faststart`) so browsers start playing at once. The same run can
-//! also write the poster and hover preview of the clip ([`super::renditions`]). See
-//! `docs/MEDIA.md` for the full command.
+//! Two ffmpeg runs per job:
+//!
+//! 1. **the clip** ([`build_args`]): the upload (decoding stops after
+//!    `max_output_secs`) is brought to [`OUTPUT_FPS`] and fitted into
+//!    [`OUTPUT_WIDTH`]x[`OUTPUT_HEIGHT`] without stretching (black bars fill the rest),
+//!    the logo is laid over its bottom-right corner, and the result is encoded with the
+//!    bumpers' exact parameters ([`stitch::encode_args`]); the same decode feeds the
+//!    poster and the hover preview ([`super::renditions`]);
+//! 2. **the join** ([`stitch::join_args`]): intro, clip and outro are concatenated
+//!    without re-encoding into an audio-less MP4 whose index comes first
+//!    (`+faststart`), so browsers start playing at once.
+//!
+//! If the clip's H.264 parameter sets differ from the bumpers' (which [`stitch`] is built
+//! to prevent), the join would not decode cleanly: the job then renders the video with
+//! the one-pass command of [`super::reference`] instead. See `docs/MEDIA.md`.
 
 use std::{
-    path::Path,
+    path::{Path, PathBuf},
     sync::{Arc, Mutex, PoisonError},
     time::{Duration, Instant},
 };
@@ -19,8 +26,9 @@ use std::{
 use super::{
     MediaError, MediaSource,
     assets::Assets,
-    ffmpeg, ffprobe,
+    ffmpeg, ffprobe, reference,
     renditions::{self, ClipWindow, RenditionPaths},
+    stitch,
 };
 use crate::config::MediaConfig;
 
@@ -28,7 +36,7 @@ use crate::config::MediaConfig;
 pub const OUTPUT_WIDTH: u32 = 1280;
 /// Height of every processed video.
 pub const OUTPUT_HEIGHT: u32 = 720;
-/// Frame rate of every processed video (bumpers and upload alike, as concat requires).
+/// Frame rate of every processed video (bumpers and upload alike, as joining requires).
 pub const OUTPUT_FPS: u32 = 30;
 /// Gap between the logo and the right and bottom edges, pixels.
 pub const LOGO_MARGIN: u32 = 24;
@@ -42,41 +50,37 @@ pub struct ProcessReport {
     pub output_secs: f64,
     /// Wall-clock time of the whole call (probes included).
     pub elapsed: Duration,
+    /// Whether the bumpers were joined by stream copy (`false`: the one-pass fallback).
+    pub joined: bool,
 }
 
-/// Fits input `index` into the output frame: constant frame rate, scaled down or up until
-/// it touches the frame, centred with black bars, square pixels, 4:2:0.
-fn fit(index: u8, label: &str) -> String {
-    let (w, h) = (OUTPUT_WIDTH, OUTPUT_HEIGHT);
-    format!(
-        "[{index}:v]setpts=PTS-STARTPTS,fps={OUTPUT_FPS},\
-         scale={w}:{h}:force_original_aspect_ratio=decrease:force_divisible_by=2,\
-         pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,format=yuv420p[{label}]"
-    )
-}
-
-/// Label of the stream the renditions are cut from (see [`renditions`] for why it is
-/// the joined output rather than the clip's own branch).
+/// Label of the stream the renditions are cut from.
 const RENDITIONS_SRC: &str = "clip_renditions";
 
-/// The filter graph of [`build_args`]; its output pad is `[out]`. With `renditions`
-/// (where the clip sits in the output), the joined stream is also split into the
-/// poster and preview chains, whose pads are [`renditions::POSTER_PAD`] and
+/// The filter graph of [`build_args`] (inputs `0` upload, `1` logo); its output pad is
+/// `[out]`. With `renditions` (the clip's length), the watermarked clip is also split into
+/// the poster and preview chains, whose pads are [`renditions::POSTER_PAD`] and
 /// [`renditions::PREVIEW_PAD`].
-pub fn filter_graph(renditions: Option<ClipWindow>) -> String {
-    let join = "[intro][marked][outro]concat=n=3:v=1:a=0";
+pub fn filter_graph(renditions: Option<f64>) -> String {
     let mut chains = vec![
-        fit(0, "intro"),
-        fit(1, "main"),
-        fit(2, "outro"),
-        format!("[3:v]scale='min(iw,{LOGO_MAX_WIDTH})':-1,format=rgba[logo]"),
-        format!("[main][logo]overlay=W-w-{LOGO_MARGIN}:H-h-{LOGO_MARGIN}[marked]"),
+        stitch::fit("0:v", "main"),
+        // Converted with the BT.709 matrix the output is tagged with, so the brand colour
+        // survives (the default conversion is BT.601).
+        format!(
+            "[1:v]scale='min(iw,{LOGO_MAX_WIDTH})':-1:out_color_matrix=bt709:out_range=tv,\
+             format=yuva420p[logo]"
+        ),
     ];
+    let overlay = format!("[main][logo]overlay=W-w-{LOGO_MARGIN}:H-h-{LOGO_MARGIN}");
     match renditions {
-        None => chains.push(format!("{join}[out]")),
-        Some(clip) => {
-            chains.push(format!("{join},split=2[out][{RENDITIONS_SRC}]"));
-            chains.push(renditions::filter_chains(RENDITIONS_SRC, clip));
+        None => chains.push(format!("{overlay}[out]")),
+        Some(secs) => {
+            chains.push(format!("{overlay},split=2[out][{RENDITIONS_SRC}]"));
+            let window = ClipWindow {
+                start_secs: 0.0,
+                secs,
+            };
+            chains.push(renditions::filter_chains(RENDITIONS_SRC, window));
         }
     }
     chains.join(";")
@@ -87,13 +91,13 @@ pub fn filter_graph(renditions: Option<ClipWindow>) -> String {
 pub struct Renditions<'a> {
     /// Where to write them.
     pub paths: &'a RenditionPaths,
-    /// Length of the clip as it appears in the output (the upload, cut to
-    /// `max_output_secs`), seconds.
+    /// Length of the upload, seconds (cut to `max_output_secs` here).
     pub clip_secs: f64,
 }
 
-/// The exact ffmpeg arguments (without the program) that turn `input` into `output`,
-/// and into the poster and preview when `renditions` is given.
+/// The exact ffmpeg arguments (without the program) of the clip run: `input` decoded,
+/// fitted, watermarked and encoded into `clip` for joining, and into the poster and
+/// preview when `renditions` is given.
 ///
 /// Paths are passed as (lossily converted) UTF-8; the worker only ever passes its own
 /// temporary paths.
@@ -101,68 +105,49 @@ pub fn build_args(
     cfg: &MediaConfig,
     assets: &Assets,
     input: &MediaSource,
-    output: &Path,
+    clip: &Path,
     renditions: Option<Renditions<'_>>,
 ) -> Vec<String> {
-    let path = |p: &Path| p.to_string_lossy().into_owned();
-    let secs = |s: f64| format!("{s:.3}");
-    let window = renditions.map(|r| ClipWindow {
-        start_secs: assets.intro_secs,
-        secs: r.clip_secs.min(cfg.max_output_secs),
-    });
     let mut args: Vec<String> = vec![
         "-y".into(),
         "-nostdin".into(),
-        // Progress ten times a second rather than ffmpeg's two: a job at 20× realtime
+        // Progress ten times a second rather than ffmpeg's two: a job at 20x realtime
         // still moves the player's live progress bar in steps of a few percent.
         "-stats_period".into(),
         "0.1".into(),
-        // Input 0: intro, cut to its allowed length.
-        "-t".into(),
-        secs(assets.intro_secs),
-        "-i".into(),
-        path(&assets.intro),
-        // Input 1: the upload. `-t` before `-i` stops decoding at the limit instead of
+        // Input 0: the upload. `-t` before `-i` stops decoding at the limit instead of
         // decoding everything and discarding the rest; `-f mov` pins the MP4 demuxer so a
         // crafted upload cannot steer ffmpeg into another (e.g. playlist) format.
         "-t".into(),
-        secs(cfg.max_output_secs),
+        format!("{:.3}", cfg.max_output_secs),
         "-f".into(),
         "mov".into(),
     ];
     args.extend(input.input_args());
+    // Input 1: logo, a still image the overlay repeats.
+    args.extend(["-i".into(), assets.logo.to_string_lossy().into_owned()]);
+    let window = renditions.map(|r| r.clip_secs.min(cfg.max_output_secs));
     args.extend([
-        // Input 2: outro.
-        "-t".into(),
-        secs(assets.outro_secs),
-        "-i".into(),
-        path(&assets.outro),
-        // Input 3: logo, a still image the overlay repeats.
-        "-i".into(),
-        path(&assets.logo),
         "-filter_complex".into(),
         filter_graph(window),
         "-map".into(),
         "[out]".into(),
         "-an".into(),
-        // Players' phones put GPS positions and device names in metadata; none of it is kept.
+        // Players' phones put GPS positions and device names in metadata; none is kept.
         "-map_metadata".into(),
         "-1".into(),
         "-map_chapters".into(),
         "-1".into(),
-        "-c:v".into(),
-        "libx264".into(),
-        "-preset".into(),
-        cfg.preset.clone(),
-        "-crf".into(),
-        cfg.crf.to_string(),
-        "-pix_fmt".into(),
-        "yuv420p".into(),
-        "-movflags".into(),
-        "+faststart".into(),
+    ]);
+    args.extend(stitch::encode_args(cfg));
+    // Also cut on output: `fps` repeats a slower source's last frame for its whole
+    // duration, which could overshoot the limit by a frame.
+    args.extend([
+        "-t".into(),
+        format!("{:.3}", cfg.max_output_secs),
         "-f".into(),
         "mp4".into(),
-        path(output),
+        clip.to_string_lossy().into_owned(),
     ]);
     if let Some(r) = renditions {
         args.extend(renditions::output_args(r.paths));
@@ -178,8 +163,20 @@ fn percent(position_secs: f64, expected_secs: f64) -> f32 {
     (position_secs / expected_secs * 100.0).clamp(0.0, 100.0) as f32
 }
 
+/// Intermediate files of one run, next to `output`: the encoded clip and the join list.
+fn intermediates(output: &Path) -> (PathBuf, PathBuf) {
+    let name = output
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    (
+        output.with_file_name(format!("{name}.clip.mp4")),
+        output.with_file_name(format!("{name}.join.txt")),
+    )
+}
+
 /// Processes `input` into `output` (and into the poster and preview at `renditions`,
-/// when given) with one ffmpeg run limited to `cfg.job_timeout`.
+/// when given), each ffmpeg run limited to `cfg.job_timeout`.
 ///
 /// `on_progress` receives the percentage (0..=100) of the expected output written so far,
 /// and 100 once the output is complete. The input is probed first (so a corrupt file fails
@@ -201,8 +198,8 @@ pub async fn process(
             "the input has no video stream".into(),
         ));
     }
-    let expected =
-        source.duration_secs.min(cfg.max_output_secs) + assets.intro_secs + assets.outro_secs;
+    let clip_secs = source.duration_secs.min(cfg.max_output_secs);
+    let expected = clip_secs + assets.intro_secs + assets.outro_secs;
     // Shared so the final 100 % can be reported after ffmpeg's own reports.
     let on_progress = Arc::new(Mutex::new(on_progress));
     let reporter = Arc::clone(&on_progress);
@@ -210,9 +207,13 @@ pub async fn process(
         paths,
         clip_secs: source.duration_secs,
     });
-    let args = build_args(cfg, assets, &input, output, renditions);
+    let (clip, list) = intermediates(output);
+    let args = build_args(cfg, assets, &input, &clip, renditions);
+    let intro_secs = assets.intro_secs;
     ffmpeg::run(&cfg.ffmpeg_path, &args, cfg.job_timeout, move |secs| {
-        (reporter.lock().unwrap_or_else(PoisonError::into_inner))(percent(secs, expected));
+        // The clip plays after the intro; the join adds the rest in a blink.
+        let p = percent(intro_secs + secs, expected).min(99.0);
+        (reporter.lock().unwrap_or_else(PoisonError::into_inner))(p);
     })
     .await?;
     if let Some(r) = &renditions {
@@ -228,18 +229,57 @@ pub async fn process(
             }
         }
     }
+    let joined = join(cfg, assets, &input, &clip, &list, output).await;
+    let _ = tokio::fs::remove_file(&clip).await;
+    let _ = tokio::fs::remove_file(&list).await;
+    let joined = joined?;
     let result = ffprobe::probe(cfg, output).await?;
     (on_progress.lock().unwrap_or_else(PoisonError::into_inner))(100.0);
     let elapsed = started.elapsed();
     tracing::info!(
         output_secs = result.duration_secs,
         elapsed_ms = elapsed.as_millis() as u64,
+        joined,
         "video processed"
     );
     Ok(ProcessReport {
         output_secs: result.duration_secs,
         elapsed,
+        joined,
     })
+}
+
+/// Joins intro, `clip` and outro into `output` by stream copy; if the clip's parameter
+/// sets differ from the bumpers', renders `output` in one pass instead. Returns whether
+/// it joined.
+async fn join(
+    cfg: &MediaConfig,
+    assets: &Assets,
+    input: &MediaSource,
+    clip: &Path,
+    list: &Path,
+    output: &Path,
+) -> Result<bool, MediaError> {
+    let params = stitch::params_hash(cfg, clip).await?;
+    if params == assets.joint_params {
+        let parts = [
+            assets.intro_joint.path.as_path(),
+            clip,
+            assets.outro_joint.path.as_path(),
+        ];
+        tokio::fs::write(list, stitch::concat_list(&parts)?).await?;
+        let args = stitch::join_args(list, output);
+        ffmpeg::run(&cfg.ffmpeg_path, &args, cfg.job_timeout, |_| {}).await?;
+        return Ok(true);
+    }
+    tracing::warn!(
+        clip = %params,
+        bumpers = %assets.joint_params,
+        "the clip cannot be joined to the bumpers by copy; rendering in one pass"
+    );
+    let args = reference::build_args(cfg, assets, input, output);
+    ffmpeg::run(&cfg.ffmpeg_path, &args, cfg.job_timeout, |_| {}).await?;
+    Ok(false)
 }
 
 #[cfg(test)]
@@ -247,23 +287,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-
-    fn config() -> MediaConfig {
-        MediaConfig {
-            ffmpeg_path: "ffmpeg".into(),
-            ffprobe_path: "ffprobe".into(),
-            assets_dir: "/assets".into(),
-            logo_path: None,
-            intro_path: None,
-            outro_path: None,
-            preset: "veryfast".into(),
-            crf: 23,
-            max_output_secs: 30.0,
-            probe_timeout: Duration::from_secs(20),
-            job_timeout: Duration::from_secs(900),
-            temp_dir: "/tmp".into(),
-        }
-    }
+    use crate::media::{stitch::Joint, test_config};
 
     fn assets() -> Assets {
         Assets {
@@ -272,6 +296,15 @@ mod tests {
             outro: PathBuf::from("/assets/outro.mp4"),
             intro_secs: 2.5,
             outro_secs: 2.0,
+            intro_joint: Joint {
+                path: "/assets/joints/intro.mp4".into(),
+                secs: 2.5,
+            },
+            outro_joint: Joint {
+                path: "/assets/joints/outro.mp4".into(),
+                secs: 2.0,
+            },
+            joint_params: "SHA256:00".into(),
         }
     }
 
@@ -282,25 +315,23 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn inputs_are_ordered_and_cut() {
-        let args = build_args(
-            &config(),
+    fn clip_args(renditions: Option<Renditions<'_>>) -> Vec<String> {
+        build_args(
+            &test_config(),
             &assets(),
             &MediaSource::from(Path::new("/job/in.mp4")),
-            Path::new("/job/out.mp4"),
-            None,
-        );
+            Path::new("/job/clip.mp4"),
+            renditions,
+        )
+    }
+
+    #[test]
+    fn only_the_upload_and_the_logo_are_decoded() {
+        let args = clip_args(None);
         assert_eq!(
             value_after(&args, "-i"),
-            [
-                "/assets/intro.mp4",
-                "/job/in.mp4",
-                "/assets/outro.mp4",
-                "/assets/logo.png"
-            ]
+            ["/job/in.mp4", "/assets/logo.png"]
         );
-        assert_eq!(value_after(&args, "-t"), ["2.500", "30.000", "2.000"]);
         // Input options precede their input: the 30 s cut applies to the upload's decoding.
         let upload = args.iter().position(|a| a == "/job/in.mp4").unwrap();
         assert_eq!(
@@ -315,102 +346,85 @@ mod tests {
                 "-i"
             ]
         );
-        assert_eq!(args.last().map(String::as_str), Some("/job/out.mp4"));
+        assert_eq!(args.last().map(String::as_str), Some("/job/clip.mp4"));
     }
 
     #[test]
-    fn output_is_silent_faststart_h264_with_configured_quality() {
-        let mut cfg = config();
+    fn the_clip_is_silent_h264_encoded_like_the_bumpers() {
+        let mut cfg = test_config();
         cfg.preset = "ultrafast".into();
         cfg.crf = 28;
         let args = build_args(
             &cfg,
             &assets(),
             &MediaSource::from(Path::new("in.mp4")),
-            Path::new("out.mp4"),
+            Path::new("clip.mp4"),
             None,
         );
         assert!(args.iter().any(|a| a == "-an"));
         assert_eq!(value_after(&args, "-map"), ["[out]"]);
-        assert_eq!(value_after(&args, "-c:v"), ["libx264"]);
+        assert_eq!(value_after(&args, "-map_metadata"), ["-1"]);
+        // Exactly the bumpers' encoder options, in the same order.
+        let encode = stitch::encode_args(&cfg);
+        let at = args.iter().position(|a| a == "-c:v").unwrap();
+        assert_eq!(&args[at..at + encode.len()], encode.as_slice());
         assert_eq!(value_after(&args, "-preset"), ["ultrafast"]);
         assert_eq!(value_after(&args, "-crf"), ["28"]);
-        assert_eq!(value_after(&args, "-pix_fmt"), ["yuv420p"]);
-        assert_eq!(value_after(&args, "-movflags"), ["+faststart"]);
-        assert_eq!(value_after(&args, "-map_metadata"), ["-1"]);
     }
 
     #[test]
-    fn graph_fits_every_part_and_watermarks_only_the_upload() {
+    fn graph_fits_and_watermarks_the_upload() {
         let graph = filter_graph(None);
-        for (index, label) in [(0, "intro"), (1, "main"), (2, "outro")] {
-            let chain = graph
-                .split(';')
-                .find(|c| c.starts_with(&format!("[{index}:v]")))
-                .unwrap();
-            assert!(chain.ends_with(&format!("[{label}]")), "{chain}");
-            for part in [
-                "fps=30",
-                "scale=1280:720:force_original_aspect_ratio=decrease",
-                "pad=1280:720:(ow-iw)/2:(oh-ih)/2:color=black",
-                "setsar=1",
-            ] {
-                assert!(chain.contains(part), "{chain} lacks {part}");
-            }
+        let chain = graph.split(';').next().unwrap();
+        assert!(chain.starts_with("[0:v]"), "{chain}");
+        for part in [
+            "fps=30",
+            "scale=1280:720:force_original_aspect_ratio=decrease",
+            "pad=1280:720:(ow-iw)/2:(oh-ih)/2:color=black",
+            "setsar=1",
+        ] {
+            assert!(chain.contains(part), "{chain} lacks {part}");
         }
         assert!(
-            graph.contains("[main][logo]overlay=W-w-24:H-h-24[marked]"),
-            "{graph}"
-        );
-        assert!(
-            graph.ends_with("[intro][marked][outro]concat=n=3:v=1:a=0[out]"),
+            graph.ends_with("[main][logo]overlay=W-w-24:H-h-24[out]"),
             "{graph}"
         );
     }
 
     #[test]
-    fn renditions_hang_off_the_joined_stream_after_the_intro() {
+    fn renditions_hang_off_the_watermarked_clip_from_its_start() {
         let paths = RenditionPaths {
             poster: "/job/poster.jpg".into(),
             preview: "/job/preview.mp4".into(),
         };
-        let renditions = Renditions {
+        let args = clip_args(Some(Renditions {
             paths: &paths,
             clip_secs: 45.0,
-        };
-        let args = build_args(
-            &config(),
-            &assets(),
-            &MediaSource::from(Path::new("/job/in.mp4")),
-            Path::new("/job/out.mp4"),
-            Some(renditions),
-        );
+        }));
         let graph = &value_after(&args, "-filter_complex")[0];
-        // The clip starts after the 2.5 s intro and is cut to 30 s.
         assert!(
-            graph
-                .contains("[intro][marked][outro]concat=n=3:v=1:a=0,split=2[out][clip_renditions]"),
+            graph.contains("overlay=W-w-24:H-h-24,split=2[out][clip_renditions]"),
             "{graph}"
         );
-        assert!(graph.contains("trim=start=2.700:end=32.300"), "{graph}");
+        // The clip is the whole stream, cut to 30 s.
+        assert!(graph.contains("trim=start=0.200:end=29.800"), "{graph}");
         assert_eq!(
             value_after(&args, "-map"),
             ["[out]", "[poster]", "[preview]"]
         );
-        // The processed video's options come first, unchanged but for the graph.
-        let plain = build_args(
-            &config(),
-            &assets(),
-            &MediaSource::from(Path::new("/job/in.mp4")),
-            Path::new("/job/out.mp4"),
-            None,
-        );
+        let plain = clip_args(None);
         let graph_at = args.iter().position(|a| a == "-filter_complex").unwrap() + 1;
         for (i, (a, b)) in args.iter().zip(&plain).enumerate() {
             assert!(i == graph_at || a == b, "argument {i}: {a} vs {b}");
         }
-        assert_eq!(args[plain.len() - 1], "/job/out.mp4");
         assert_eq!(args.last().map(String::as_str), Some("/job/preview.mp4"));
+    }
+
+    #[test]
+    fn intermediates_sit_next_to_the_output() {
+        let (clip, list) = intermediates(Path::new("/job/output.mp4"));
+        assert_eq!(clip, Path::new("/job/output.mp4.clip.mp4"));
+        assert_eq!(list, Path::new("/job/output.mp4.join.txt"));
     }
 
     #[test]

@@ -87,14 +87,19 @@ pub fn filter_chains(input: &str, clip: ClipWindow) -> String {
     let preview_start = clip.preview_start();
     let preview_end = preview_start + clip.preview_secs();
     [
-        format!("[{input}]split=2[poster_src][preview_src]"),
+        format!("[{input}]split=3[poster_first][poster_src][preview_src]"),
+        // ffmpeg 5.1 prints no progress until every output has written its header, and
+        // `thumbnail` gives its frame only at the end: the poster output first gets the
+        // clip's first frame, which the chosen one then overwrites (`-update 1`).
+        format!("[poster_first]trim=end_frame=1,scale={w}:{h}[poster_early]"),
         // Sampling first keeps the scale and the histograms to 2 frames a second.
         format!(
             "[poster_src]trim=start={}:end={},fps={POSTER_SAMPLE_FPS},scale={w}:{h},\
-             thumbnail=n={POSTER_CANDIDATES}[{POSTER_PAD}]",
+             thumbnail=n={POSTER_CANDIDATES}[poster_best]",
             secs(poster_start),
             secs(poster_end)
         ),
+        format!("[poster_early][poster_best]concat=n=2:v=1:a=0[{POSTER_PAD}]"),
         // `trim` drops frames outside the window before they are scaled.
         format!(
             "[preview_src]trim=start={}:end={},setpts=PTS-STARTPTS,scale={w}:{h}[{PREVIEW_PAD}]",
@@ -112,8 +117,10 @@ pub fn output_args(paths: &RenditionPaths) -> Vec<String> {
     let mut args: Vec<String> = [
         "-map",
         &format!("[{POSTER_PAD}]"),
-        "-frames:v",
-        "1",
+        // Both frames reach the file as they come: a constant-rate output would drop the
+        // chosen frame as too far from the placeholder.
+        "-fps_mode",
+        "passthrough",
         "-map_metadata",
         "-1",
         "-c:v",
@@ -200,12 +207,16 @@ mod tests {
                 secs: 30.0,
             },
         );
-        assert!(graph.starts_with("[out]split=2"), "{graph}");
+        assert!(graph.starts_with("[out]split=3"), "{graph}");
+        assert!(
+            graph.contains("[poster_early][poster_best]concat=n=2:v=1:a=0[poster]"),
+            "{graph}"
+        );
         assert!(
             graph.contains("trim=start=2.700:end=32.300,fps=2,scale=640:360"),
             "{graph}"
         );
-        assert!(graph.contains("thumbnail=n=60[poster]"), "{graph}");
+        assert!(graph.contains("thumbnail=n=60[poster_best]"), "{graph}");
         assert!(
             graph.contains("trim=start=16.000:end=19.000,setpts=PTS-STARTPTS,scale=640:360"),
             "{graph}"
@@ -220,7 +231,10 @@ mod tests {
             preview: "/job/preview.mp4".into(),
         });
         assert_eq!(value_after(&args, "-map"), ["[poster]", "[preview]"]);
-        assert_eq!(value_after(&args, "-frames:v"), ["1"]);
+        // The placeholder frame is overwritten by the chosen one: no frame limit.
+        assert!(value_after(&args, "-frames:v").is_empty());
+        assert_eq!(value_after(&args, "-update"), ["1"]);
+        assert_eq!(value_after(&args, "-fps_mode"), ["passthrough"]);
         assert_eq!(value_after(&args, "-c:v"), ["mjpeg", "libx264"]);
         assert!(args.iter().any(|a| a == "-an"));
         assert_eq!(value_after(&args, "-maxrate"), ["800k"]);
