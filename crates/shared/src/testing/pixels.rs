@@ -1,5 +1,6 @@
-//! What a picture shows, read with ffmpeg: a frame of any image or video as RGB, to tell
-//! a clip from a bumper or from black (the poster and preview tests of `shared` and
+//! What a picture shows, read with ffmpeg: a whole frame of any image or video as RGB,
+//! to tell a clip from a bumper or from black, and the mean colour of a block, to find a
+//! bumper, the logo or a black bar where it belongs (the media tests of `shared` and
 //! `worker`).
 
 use std::path::Path;
@@ -68,6 +69,40 @@ impl Frame {
     }
 }
 
+/// Mean colour (RGB) of the `w`x`h` block at (`x`, `y`) of the frame at `t` seconds of
+/// `path`, at the source's own size.
+pub async fn region_rgb(path: &Path, t: f64, x: u32, y: u32, w: u32, h: u32) -> [u8; 3] {
+    let out = tokio::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-nostdin", "-ss", &format!("{t:.3}"), "-i"])
+        .arg(path)
+        .args(["-frames:v", "1", "-vf"])
+        // `area` averages the whole block into the one pixel.
+        .arg(format!("crop={w}:{h}:{x}:{y},scale=1:1:flags=area"))
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .await
+        .expect("running ffmpeg");
+    assert!(
+        out.status.success(),
+        "reading a block at {t} s of {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        out.stdout.len(),
+        3,
+        "one pixel at {t} s of {}",
+        path.display()
+    );
+    [out.stdout[0], out.stdout[1], out.stdout[2]]
+}
+
+/// Whether two colours are within `tolerance` on every channel (H.264 and 4:2:0 move a
+/// flat colour by a few steps).
+pub fn near(a: [u8; 3], b: [u8; 3], tolerance: u8) -> bool {
+    a.iter().zip(b).all(|(x, y)| x.abs_diff(y) <= tolerance)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,5 +115,12 @@ mod tests {
         assert_eq!(grey.mean(), 100.0);
         assert_eq!(grey.mad(&black), 100.0);
         assert_eq!(grey.mad(&grey), 0.0);
+    }
+
+    #[test]
+    fn near_holds_every_channel_to_the_tolerance() {
+        assert!(near([30, 58, 138], [10, 78, 118], 20));
+        assert!(!near([30, 58, 138], [30, 58, 159], 20));
+        assert!(near([0, 255, 0], [0, 255, 0], 0));
     }
 }
