@@ -30,16 +30,18 @@ export const CLIP_MIN_BYTES = 11 * 1024 * 1024;
 
 /**
  * Generates a test clip once (1080p, 21 s, with audio, ~13 MB at 5 Mbit/s: 3 upload
- * parts) and returns its path. `pattern` is an ffmpeg test source, so clips of
- * different tests get different posters.
+ * parts) and returns its path. `pattern` is an ffmpeg test source, with or without
+ * options of its own (`smptehdbars`, `color=c=0x16A34A`), so clips of different tests
+ * get different posters.
  */
 export function clip(name = 'clip', pattern = 'testsrc2') {
   mkdirSync(OUTPUT_DIR, { recursive: true });
   const path = join(OUTPUT_DIR, `${name}.mp4`);
   if (!existsSync(path) || statSync(path).size < CLIP_MIN_BYTES) {
+    const source = `${pattern}${pattern.includes('=') ? ':' : '='}size=1920x1080:rate=15:duration=21`;
     execFileSync('ffmpeg', [
       '-y', '-loglevel', 'error',
-      '-f', 'lavfi', '-i', `${pattern}=size=1920x1080:rate=15:duration=21`,
+      '-f', 'lavfi', '-i', source,
       '-f', 'lavfi', '-i', 'sine=duration=21',
       // Light sensor-like noise so the encoder really spends the bit rate.
       '-vf', 'noise=alls=10:allf=t', '-pix_fmt', 'yuv420p',

@@ -3,17 +3,12 @@
 //!
 //! Every upload holds a spool file, a socket and some memory for as long as its body
 //! streams, so a process admits at most `UPLOAD_MAX_IN_FLIGHT` of them and a player at
-//! most `UPLOAD_MAX_IN_FLIGHT_PER_PLAYER`. The counts are per process, not shared
-//! between web instances: what they protect (file descriptors, disk, memory) is per
-//! process too, and an in-process count costs no round trip and cannot leak a slot when
-//! a process dies.
+//! most `UPLOAD_MAX_IN_FLIGHT_PER_PLAYER` (per-process counts, see [`crate::slots`]).
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex, PoisonError},
+use crate::{
+    config::UploadLimits,
+    slots::{Full, Limits, Slot, Slots},
 };
-
-use crate::config::UploadLimits;
 
 /// Seconds a refused client is told to wait (`Retry-After`): an upload slot frees up
 /// as soon as any upload in flight ends, which is typically seconds away.
@@ -51,87 +46,35 @@ impl Refused {
     }
 }
 
-#[derive(Debug, Default)]
-struct Counts {
-    total: usize,
-    per_player: HashMap<i64, usize>,
+impl From<Full> for Refused {
+    fn from(full: Full) -> Self {
+        match full {
+            Full::Key { limit } => Self::PlayerBusy { limit },
+            Full::Total { limit } => Self::Busy { limit },
+        }
+    }
 }
 
-/// The uploads in flight in this process. Cheap to clone; clones share the counts.
-#[derive(Debug, Clone)]
-pub struct UploadSlots {
-    max_total: usize,
-    max_per_player: usize,
-    counts: Arc<Mutex<Counts>>,
-}
-
-impl UploadSlots {
-    /// Slots bounded by `UPLOAD_MAX_IN_FLIGHT` and `UPLOAD_MAX_IN_FLIGHT_PER_PLAYER`.
-    pub fn new(limits: &UploadLimits) -> Self {
+impl From<&UploadLimits> for Limits {
+    fn from(limits: &UploadLimits) -> Self {
         Self {
-            max_total: limits.max_in_flight,
-            max_per_player: limits.max_in_flight_per_player,
-            counts: Arc::default(),
-        }
-    }
-
-    /// Takes a slot for an upload of `player`, held until the returned guard drops.
-    /// The player's limit is checked first: a player at their own limit is told so
-    /// (`429`) even when the process is full too.
-    pub fn try_acquire(&self, player: i64) -> Result<UploadSlot, Refused> {
-        let mut counts = self.lock();
-        let mine = counts.per_player.get(&player).copied().unwrap_or(0);
-        if mine >= self.max_per_player {
-            return Err(Refused::PlayerBusy {
-                limit: self.max_per_player,
-            });
-        }
-        if counts.total >= self.max_total {
-            return Err(Refused::Busy {
-                limit: self.max_total,
-            });
-        }
-        counts.total += 1;
-        counts.per_player.insert(player, mine + 1);
-        Ok(UploadSlot {
-            slots: self.clone(),
-            player,
-        })
-    }
-
-    /// Uploads in flight now.
-    pub fn in_flight(&self) -> usize {
-        self.lock().total
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Counts> {
-        // The counts stay consistent even if a holder panicked: every update is one step.
-        self.counts.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn release(&self, player: i64) {
-        let mut counts = self.lock();
-        counts.total = counts.total.saturating_sub(1);
-        if let Some(n) = counts.per_player.get_mut(&player) {
-            *n -= 1;
-            if *n == 0 {
-                counts.per_player.remove(&player);
-            }
+            total: limits.max_in_flight,
+            per_key: limits.max_in_flight_per_player,
         }
     }
 }
+
+/// The uploads in flight in this process, per player: `UploadSlots::new(&limits)` is
+/// bounded by `UPLOAD_MAX_IN_FLIGHT` and `UPLOAD_MAX_IN_FLIGHT_PER_PLAYER`.
+pub type UploadSlots = Slots<i64, Refused>;
 
 /// One admitted upload; its slot is given back on drop, however the upload ends.
-#[derive(Debug)]
-#[must_use = "the slot is released when this guard drops"]
-pub struct UploadSlot {
-    slots: UploadSlots,
-    player: i64,
-}
+pub type UploadSlot = Slot<i64>;
 
-impl Drop for UploadSlot {
-    fn drop(&mut self) {
-        self.slots.release(self.player);
+impl UploadSlots {
+    /// Uploads in flight now.
+    pub fn in_flight(&self) -> usize {
+        self.held()
     }
 }
 
@@ -181,6 +124,6 @@ mod tests {
         assert_eq!(s.in_flight(), 2);
         drop(held);
         assert_eq!(s.in_flight(), 0);
-        assert!(s.lock().per_player.is_empty());
+        assert_eq!(s.keys(), 0);
     }
 }

@@ -14,6 +14,7 @@ pub mod media;
 pub mod metrics;
 pub mod queue;
 pub mod ratelimit;
+pub mod slots;
 pub mod storage;
 pub mod telemetry;
 pub mod tempdirs;

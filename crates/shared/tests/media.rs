@@ -18,6 +18,7 @@ use skillreel_shared::{
         testclip::ClipSpec,
         validate,
     },
+    testing::pixels,
 };
 
 #[path = "media/joins.rs"]
@@ -81,44 +82,12 @@ fn top_level_boxes(path: &Path) -> Vec<String> {
 
 /// Mean RGB of the 4x4 block at (`x`, `y`) of the frame shown at `secs`.
 async fn pixel(video: &Path, secs: f64, x: u32, y: u32) -> [u8; 3] {
-    let seek = format!("{secs:.3}");
-    let crop = format!("crop=4:4:{x}:{y}");
-    let input = video.to_string_lossy();
-    let args = [
-        "-v",
-        "error",
-        "-ss",
-        &seek,
-        "-i",
-        &input,
-        "-frames:v",
-        "1",
-        "-vf",
-        &crop,
-    ];
-    let args: Vec<&str> = args
-        .into_iter()
-        .chain(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
-        .collect();
-    let raw = ffmpeg::capture(Path::new("ffmpeg"), &args, Duration::from_secs(30))
-        .await
-        .unwrap();
-    assert_eq!(raw.len(), 4 * 4 * 3, "one 4x4 rgb24 frame expected");
-    let mean = |c: usize| {
-        (raw.iter()
-            .skip(c)
-            .step_by(3)
-            .map(|v| u32::from(*v))
-            .sum::<u32>()
-            / 16) as u8
-    };
-    [mean(0), mean(1), mean(2)]
+    pixels::region_rgb(video, secs, x, y, 4, 4).await
 }
 
 fn assert_color(found: [u8; 3], expected: [u8; 3], what: &str) {
-    let close = found.iter().zip(expected).all(|(f, e)| f.abs_diff(e) <= 24);
     assert!(
-        close,
+        pixels::near(found, expected, 24),
         "{what}: found {found:?}, expected about {expected:?}"
     );
 }

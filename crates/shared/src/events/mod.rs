@@ -16,7 +16,6 @@
 //! client can resume on any instance with `Last-Event-ID`.
 
 mod hub;
-mod slots;
 pub mod stream;
 
 use std::time::Duration;
@@ -24,11 +23,13 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 
-pub use self::{
-    hub::{Hub, Subscription},
-    slots::{Refused, StreamSlot, StreamSlots},
+pub use self::hub::{Hub, Subscription};
+use crate::{
+    config::{EventsConfig, RedisConfig},
+    db::videos::Video,
+    domain::VideoStatus,
+    slots::{Full, Limits, Slot, Slots},
 };
-use crate::{config::RedisConfig, db::videos::Video, domain::VideoStatus};
 
 /// The pub/sub channel of video events under `prefix` (`REDIS_PREFIX`).
 pub fn channel(redis: &RedisConfig) -> String {
@@ -189,6 +190,73 @@ impl Publisher {
     }
 }
 
+/// Seconds a client refused a stream is told to wait (`Retry-After`).
+const RETRY_AFTER_SECS: u64 = 5;
+
+/// Why a stream was not opened. A stream holds a socket, a task and a little memory for
+/// minutes, so a flood of them could exhaust file descriptors or memory while costing
+/// the client nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// The process already serves its maximum of streams (`503`).
+    #[error("the service is serving too many live status streams; try again in a few seconds")]
+    Busy,
+    /// The player already has their maximum of streams open on this instance (`429`).
+    #[error("you already have {limit} live status streams open; close one first")]
+    PlayerBusy {
+        /// The per-player limit.
+        limit: usize,
+    },
+}
+
+impl Refused {
+    /// Stable kebab-case code for clients.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Busy => "event-streams-busy",
+            Self::PlayerBusy { .. } => "too-many-event-streams",
+        }
+    }
+
+    /// Seconds to wait before trying again.
+    pub fn retry_after(&self) -> u64 {
+        RETRY_AFTER_SECS
+    }
+}
+
+impl From<Full> for Refused {
+    fn from(full: Full) -> Self {
+        match full {
+            Full::Key { limit } => Self::PlayerBusy { limit },
+            Full::Total { .. } => Self::Busy,
+        }
+    }
+}
+
+impl From<&EventsConfig> for Limits {
+    fn from(config: &EventsConfig) -> Self {
+        Self {
+            total: config.max_streams,
+            per_key: config.max_streams_per_player,
+        }
+    }
+}
+
+/// The live status streams open in this process, per player:
+/// `StreamSlots::new(&config)` is bounded by `EVENTS_MAX_STREAMS` and
+/// `EVENTS_MAX_STREAMS_PER_PLAYER` (per-process counts, see [`crate::slots`]).
+pub type StreamSlots = Slots<i64, Refused>;
+
+/// One open stream; its slot is given back on drop, however the stream ends.
+pub type StreamSlot = Slot<i64>;
+
+impl StreamSlots {
+    /// Streams open now.
+    pub fn open(&self) -> usize {
+        self.held()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,5 +316,31 @@ mod tests {
             .filter(|s| event(*s, 1, None).is_final())
             .collect();
         assert_eq!(finals, [Processed, Public, Failed]);
+    }
+
+    fn slots(total: usize, per_player: usize) -> StreamSlots {
+        StreamSlots::new(&EventsConfig {
+            max_streams: total,
+            max_streams_per_player: per_player,
+            ..EventsConfig::default()
+        })
+    }
+
+    #[test]
+    fn players_and_the_process_are_bounded_and_slots_come_back() {
+        let s = slots(3, 2);
+        let a = s.try_acquire(1).unwrap();
+        let _b = s.try_acquire(1).unwrap();
+        assert_eq!(
+            s.try_acquire(1).unwrap_err(),
+            Refused::PlayerBusy { limit: 2 }
+        );
+        let _c = s.try_acquire(2).unwrap();
+        let refused = s.try_acquire(3).unwrap_err();
+        assert_eq!(refused, Refused::Busy);
+        assert_eq!(refused.code(), "event-streams-busy");
+        drop(a);
+        let _d = s.try_acquire(3).unwrap();
+        assert_eq!(s.open(), 3);
     }
 }

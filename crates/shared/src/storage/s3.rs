@@ -9,8 +9,9 @@
 //! read from the file one at a time above it.
 //!
 //! Multipart uploads whose parts clients send straight to the bucket, and ranged reads,
-//! are in [`parts`].
+//! are in [`parts`]; how SDK errors become [`StorageError`]s in [`error`].
 
+mod error;
 mod parts;
 
 use std::{path::Path, time::Duration};
@@ -19,14 +20,13 @@ use async_trait::async_trait;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_s3::{
     Client,
-    config::{RequestChecksumCalculation, ResponseChecksumValidation, http::HttpResponse},
-    error::{DisplayErrorContext, ProvideErrorMetadata, SdkError},
-    presigning::PresigningConfig,
+    config::{RequestChecksumCalculation, ResponseChecksumValidation},
     primitives::{ByteStream, Length},
     types::{CompletedMultipartUpload, CompletedPart},
 };
 use tokio::io::AsyncWriteExt;
 
+use self::error::{byte_stream_io, describe};
 use super::{
     MultipartRef, ObjectStore, PROCESSED_PREFIX, PartTarget, PlayableUrl, StorageError, StoredPart,
     validate_key,
@@ -87,17 +87,6 @@ impl S3Store {
         &self.bucket
     }
 
-    fn backend<E>(&self, op: &str, key: &str, err: SdkError<E, HttpResponse>) -> StorageError
-    where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
-    {
-        StorageError::Backend(format!(
-            "S3 {op} s3://{}/{key}: {}",
-            self.bucket,
-            describe(&err)
-        ))
-    }
-
     async fn put_single(
         &self,
         key: &str,
@@ -114,7 +103,7 @@ impl S3Store {
             .set_expected_bucket_owner(self.expected_owner.clone())
             .send()
             .await
-            .map_err(|e| self.backend("PutObject", key, e))?;
+            .map_err(|e| self.error("PutObject", key, e))?;
         Ok(())
     }
 
@@ -125,22 +114,7 @@ impl S3Store {
         size: u64,
         content_type: &str,
     ) -> Result<(), StorageError> {
-        let created = self
-            .client
-            .create_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(content_type)
-            .set_expected_bucket_owner(self.expected_owner.clone())
-            .send()
-            .await
-            .map_err(|e| self.backend("CreateMultipartUpload", key, e))?;
-        let upload_id = created
-            .upload_id()
-            .ok_or_else(|| {
-                StorageError::Backend(format!("S3 CreateMultipartUpload {key}: no upload id"))
-            })?
-            .to_owned();
+        let upload_id = self.start_multipart(key, content_type).await?;
         let result = self.upload_parts(key, path, size, &upload_id).await;
         if result.is_err() {
             // Parts of an unfinished upload are billed until aborted.
@@ -198,7 +172,7 @@ impl S3Store {
                 .set_expected_bucket_owner(self.expected_owner.clone())
                 .send()
                 .await
-                .map_err(|e| self.backend("UploadPart", key, e))?;
+                .map_err(|e| self.error("UploadPart", key, e))?;
             parts.push(
                 CompletedPart::builder()
                     .part_number(part_number)
@@ -220,7 +194,7 @@ impl S3Store {
             .set_expected_bucket_owner(self.expected_owner.clone())
             .send()
             .await
-            .map_err(|e| self.backend("CompleteMultipartUpload", key, e))?;
+            .map_err(|e| self.error("CompleteMultipartUpload", key, e))?;
         Ok(())
     }
 
@@ -233,20 +207,11 @@ impl S3Store {
             .set_expected_bucket_owner(self.expected_owner.clone())
             .send()
             .await
-            .map_err(|e| match e.as_service_error() {
-                Some(se) if se.is_no_such_key() => StorageError::NotFound(key.to_owned()),
-                _ => self.backend("GetObject", key, e),
-            })?;
+            .map_err(|e| self.lookup_error("GetObject", key, e))?;
         let mut body = response.body;
         let mut file = tokio::fs::File::create(dest).await?;
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| {
-                StorageError::Backend(format!(
-                    "S3 GetObject s3://{}/{key}: body: {}",
-                    self.bucket,
-                    DisplayErrorContext(&e)
-                ))
-            })?;
+            let chunk = chunk.map_err(|e| self.body_error(key, &e))?;
             file.write_all(&chunk).await?;
         }
         file.flush().await?;
@@ -291,7 +256,7 @@ impl ObjectStore for S3Store {
             .set_expected_bucket_owner(self.expected_owner.clone())
             .send()
             .await
-            .map_err(|e| self.backend("DeleteObject", key, e))?;
+            .map_err(|e| self.error("DeleteObject", key, e))?;
         Ok(())
     }
 
@@ -307,8 +272,10 @@ impl ObjectStore for S3Store {
             .await
         {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_not_found()) => Ok(false),
-            Err(e) => Err(self.backend("HeadObject", key, e)),
+            Err(e) => match self.lookup_error("HeadObject", key, e) {
+                StorageError::NotFound(_) => Ok(false),
+                other => Err(other),
+            },
         }
     }
 
@@ -323,7 +290,7 @@ impl ObjectStore for S3Store {
             .send();
         let mut keys = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.backend("ListObjectsV2", prefix, e))?;
+            let page = page.map_err(|e| self.error("ListObjectsV2", prefix, e))?;
             keys.extend(
                 page.contents()
                     .iter()
@@ -345,17 +312,7 @@ impl ObjectStore for S3Store {
         {
             return Ok(PlayableUrl::Absolute(format!("{base}/{key}")));
         }
-        let presigning = PresigningConfig::expires_in(self.presign_expiry)
-            .map_err(|e| StorageError::Backend(format!("S3 presign {key}: {e}")))?;
-        let request = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .presigned(presigning)
-            .await
-            .map_err(|e| self.backend("presign GetObject", key, e))?;
-        Ok(PlayableUrl::Absolute(request.uri().to_owned()))
+        Ok(PlayableUrl::Absolute(self.presigned_get(key).await?))
     }
 
     async fn health(&self) -> Result<(), StorageError> {
@@ -365,11 +322,11 @@ impl ObjectStore for S3Store {
             .set_expected_bucket_owner(self.expected_owner.clone())
             .send()
             .await
-            .map_err(|e| match e.as_service_error() {
-                Some(se) if se.is_not_found() => {
+            .map_err(|e| match self.lookup_error("HeadBucket", "", e) {
+                StorageError::NotFound(_) => {
                     StorageError::Backend(format!("S3 bucket {} does not exist", self.bucket))
                 }
-                _ => self.backend("HeadBucket", "", e),
+                other => other,
             })?;
         Ok(())
     }
@@ -426,30 +383,4 @@ impl ObjectStore for S3Store {
         validate_key(upload.key)?;
         self.drop_multipart(upload).await
     }
-}
-
-/// A one-line account of an SDK error. A service error shows S3's code, message
-/// and HTTP status (the full context would dump the raw response into the log);
-/// anything else (connection refused, timeout) shows the whole cause chain.
-fn describe<E>(err: &SdkError<E, HttpResponse>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    match err {
-        SdkError::ServiceError(ctx) => {
-            let e = ctx.err();
-            format!(
-                "{}: {} (HTTP {})",
-                e.code().unwrap_or("no error code"),
-                e.message().unwrap_or("no message"),
-                ctx.raw().status().as_u16()
-            )
-        }
-        other => DisplayErrorContext(other).to_string(),
-    }
-}
-
-/// Reading the local file for an upload failed.
-fn byte_stream_io(err: aws_sdk_s3::primitives::ByteStreamError) -> StorageError {
-    StorageError::Io(std::io::Error::other(err))
 }

@@ -63,6 +63,7 @@ pub async fn run_to_exit(bin: &str, vars: &[(&str, &str)]) -> (bool, String) {
     (output.status.success(), printed)
 }
 
+pub mod pixels;
 pub mod servers;
 pub mod sse;
 pub mod tls;

@@ -2,11 +2,14 @@
 //! black — on a clip whose first third is black, so a poster or preview taken from the
 //! clip's start (or from the intro) fails.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use skillreel_shared::media::{
-    assets, ffprobe, pipeline,
-    renditions::{POSTER_HEIGHT, POSTER_WIDTH, PREVIEW_MAX_BYTES, PREVIEW_SECS, RenditionPaths},
+use skillreel_shared::{
+    media::{
+        assets, ffprobe, pipeline,
+        renditions::{PREVIEW_MAX_BYTES, PREVIEW_SECS, RenditionPaths},
+    },
+    testing::pixels::Frame,
 };
 
 use super::{cache_dir, config};
@@ -44,51 +47,6 @@ async fn black_start_clip() -> PathBuf {
     dest
 }
 
-/// The frame at `t` s of `path`, scaled to 640x360 RGB.
-async fn frame(path: &Path, t: f64) -> Vec<u8> {
-    let out = tokio::process::Command::new("ffmpeg")
-        .args(["-v", "error"])
-        // No seek for t = 0: ffmpeg 5.1 returns no frame at all for `-ss 0` on a JPEG.
-        .args(if t > 0.0 {
-            vec!["-ss".to_owned(), format!("{t:.3}")]
-        } else {
-            vec![]
-        })
-        .arg("-i")
-        .arg(path)
-        .args(["-frames:v", "1", "-vf"])
-        .arg(format!("scale={POSTER_WIDTH}:{POSTER_HEIGHT}"))
-        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        out.stdout.len(),
-        (POSTER_WIDTH * POSTER_HEIGHT * 3) as usize,
-        "one frame at {t} s of {}",
-        path.display()
-    );
-    out.stdout
-}
-
-fn mean(a: &[u8]) -> f64 {
-    a.iter().map(|&v| f64::from(v)).sum::<f64>() / a.len() as f64
-}
-
-/// Mean absolute difference per channel.
-fn mad(a: &[u8], b: &[u8]) -> f64 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| f64::from(x.abs_diff(*y)))
-        .sum::<f64>()
-        / a.len() as f64
-}
-
 #[tokio::test]
 async fn poster_and_preview_come_from_the_clip_not_its_black_start_or_a_bumper() {
     let cfg = config();
@@ -123,31 +81,31 @@ async fn poster_and_preview_come_from_the_clip_not_its_black_start_or_a_bumper()
     assert!(size <= PREVIEW_MAX_BYTES, "preview of {size} bytes");
 
     let bumpers = [
-        ("intro", frame(&assets.intro, 1.0).await),
-        ("outro", frame(&assets.outro, 1.0).await),
+        ("intro", Frame::at(&assets.intro, 1.0).await),
+        ("outro", Frame::at(&assets.outro, 1.0).await),
     ];
     let pictures = [
-        ("poster", frame(&paths.poster, 0.0).await),
-        ("preview start", frame(&paths.preview, 0.0).await),
-        ("preview end", frame(&paths.preview, 2.9).await),
+        ("poster", Frame::at(&paths.poster, 0.0).await),
+        ("preview start", Frame::at(&paths.preview, 0.0).await),
+        ("preview end", Frame::at(&paths.preview, 2.9).await),
     ];
     for (what, picture) in &pictures {
         // Black is ~0 here; the pattern averages over 100.
         assert!(
-            mean(picture) > 40.0,
+            picture.mean() > 40.0,
             "{what} is black: mean {}",
-            mean(picture)
+            picture.mean()
         );
         for (bumper, b) in &bumpers {
-            let d = mad(picture, b);
+            let d = picture.mad(b);
             assert!(d > 40.0, "{what} looks like the {bumper}: MAD {d:.1}");
         }
     }
     // The poster shows the processed video's picture (logo included): close to the
     // processed frame at the same point of the pattern section.
-    let processed_mid = frame(&output, assets.intro_secs + 8.0).await;
+    let processed_mid = Frame::at(&output, assets.intro_secs + 8.0).await;
     assert!(
-        mad(&pictures[0].1, &processed_mid) < 60.0,
+        pictures[0].1.mad(&processed_mid) < 60.0,
         "the poster is not a frame of the processed clip"
     );
 }

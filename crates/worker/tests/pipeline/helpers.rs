@@ -16,7 +16,10 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-pub use skillreel_shared::testing::test_secret;
+pub use skillreel_shared::testing::{
+    pixels::{near, region_rgb},
+    test_secret,
+};
 
 /// Directory where generated test clips are cached between runs.
 pub fn clip_cache() -> PathBuf {
@@ -303,36 +306,6 @@ pub fn top_level_boxes(path: &Path) -> Vec<String> {
         pos += size.max(8);
     }
     out
-}
-
-/// Mean RGB of a `w`x`h` region at (`x`,`y`) of the frame at `t` seconds.
-pub async fn region_rgb(path: &Path, t: f64, x: u32, y: u32, w: u32, h: u32) -> [u8; 3] {
-    let out = tokio::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-ss", &format!("{t:.3}"), "-i"])
-        .arg(path)
-        .args([
-            "-frames:v",
-            "1",
-            "-vf",
-            &format!("crop={w}:{h}:{x}:{y},scale=1:1:flags=area"),
-        ])
-        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    [out.stdout[0], out.stdout[1], out.stdout[2]]
-}
-
-/// Whether two colours are within `tol` on every channel (H.264 and yuv420p shift colours a little).
-pub fn near(a: [u8; 3], b: [u8; 3], tol: i16) -> bool {
-    a.iter()
-        .zip(b)
-        .all(|(x, y)| (i16::from(*x) - i16::from(y)).abs() <= tol)
 }
 
 /// Environment that makes a `skillreel-worker` process see the same system as `sys`.

@@ -3,84 +3,23 @@
 //! end-to-end tests (`e2e.rs`) on both storage backends, so no extra processing is paid
 //! for; the test here covers a store that fails halfway.
 
-use std::path::Path;
-
 use serde_json::Value;
-use skillreel_shared::media::{
-    assets,
-    renditions::{POSTER_HEIGHT, POSTER_WIDTH, PREVIEW_MAX_BYTES, PREVIEW_SECS},
+use skillreel_shared::{
+    media::{
+        assets,
+        renditions::{PREVIEW_MAX_BYTES, PREVIEW_SECS},
+    },
+    testing::pixels::Frame,
 };
 
 use crate::helpers::{System, facts};
-
-/// Frames of 640x360 RGB, one byte per channel.
-pub struct Frame(Vec<u8>);
-
-impl Frame {
-    /// Mean absolute difference per channel with `other`, 0–255.
-    fn mad(&self, other: &Frame) -> f64 {
-        assert_eq!(self.0.len(), other.0.len(), "frames of one size");
-        let sum: u64 = self
-            .0
-            .iter()
-            .zip(&other.0)
-            .map(|(a, b)| u64::from(a.abs_diff(*b)))
-            .sum();
-        sum as f64 / self.0.len() as f64
-    }
-
-    /// Mean channel value, 0–255: about 0 for black; a portrait clip between its black
-    /// bars still makes 40 or more.
-    fn mean(&self) -> f64 {
-        self.0.iter().map(|&v| u64::from(v)).sum::<u64>() as f64 / self.0.len() as f64
-    }
-}
-
-/// The frame at `t` seconds of `path` (any image or video), scaled to 640x360, as RGB.
-pub async fn frame(path: &Path, t: f64) -> Frame {
-    let out = tokio::process::Command::new("ffmpeg")
-        .args(["-v", "error"])
-        // No seek for t = 0: ffmpeg 5.1 returns no frame at all for `-ss 0` on a JPEG.
-        .args(if t > 0.0 {
-            vec!["-ss".to_owned(), format!("{t:.3}")]
-        } else {
-            vec![]
-        })
-        .arg("-i")
-        .arg(path)
-        .args([
-            "-frames:v",
-            "1",
-            "-vf",
-            &format!("scale={POSTER_WIDTH}:{POSTER_HEIGHT}"),
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "rgb24",
-            "-",
-        ])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        out.stdout.len(),
-        (POSTER_WIDTH * POSTER_HEIGHT * 3) as usize,
-        "one frame"
-    );
-    Frame(out.stdout)
-}
 
 /// A frame of each bumper (the picture a poster taken from the wrong place would show).
 pub async fn bumper_frames(sys: &System) -> Vec<(&'static str, Frame)> {
     let assets = assets::ensure(&sys.config.media).await.unwrap();
     vec![
-        ("intro", frame(&assets.intro, 1.0).await),
-        ("outro", frame(&assets.outro, 1.0).await),
+        ("intro", Frame::at(&assets.intro, 1.0).await),
+        ("outro", Frame::at(&assets.outro, 1.0).await),
     ]
 }
 
@@ -138,9 +77,9 @@ pub async fn check(sys: &System, video: &Value, bumpers: &[(&str, Frame)]) {
     );
 
     let pictures = [
-        ("poster", frame(&poster, 0.0).await),
-        ("preview start", frame(&preview, 0.0).await),
-        ("preview end", frame(&preview, f.duration - 0.1).await),
+        ("poster", Frame::at(&poster, 0.0).await),
+        ("preview start", Frame::at(&preview, 0.0).await),
+        ("preview end", Frame::at(&preview, f.duration - 0.1).await),
     ];
     for (what, picture) in &pictures {
         assert!(

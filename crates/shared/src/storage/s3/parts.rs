@@ -7,12 +7,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_sdk_s3::{
-    presigning::PresigningConfig,
-    types::{CompletedMultipartUpload, CompletedPart},
-};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 
-use super::S3Store;
+use super::{S3Store, error::presigning};
 use crate::storage::{MultipartRef, PartTarget, PlayableUrl, StorageError, StoredPart};
 
 /// Shortest validity given to a presigned part URL, so a URL asked for just before the
@@ -34,7 +31,7 @@ impl S3Store {
             .set_expected_bucket_owner(self.expected_owner.clone())
             .send()
             .await
-            .map_err(|e| self.backend("CreateMultipartUpload", key, e))?;
+            .map_err(|e| self.error("CreateMultipartUpload", key, e))?;
         created.upload_id().map(str::to_owned).ok_or_else(|| {
             StorageError::Backend(format!("S3 CreateMultipartUpload {key}: no upload id"))
         })
@@ -53,8 +50,7 @@ impl S3Store {
             MIN_PART_URL_SECS,
             self.presign_expiry.as_secs().max(MIN_PART_URL_SECS),
         );
-        let presigning = PresigningConfig::expires_in(Duration::from_secs(secs))
-            .map_err(|e| StorageError::Backend(format!("S3 presign {}: {e}", upload.key)))?;
+        let presigning = presigning(upload.key, Duration::from_secs(secs))?;
         let request = self
             .client
             .upload_part()
@@ -64,7 +60,7 @@ impl S3Store {
             .part_number(i32::try_from(part_number).unwrap_or(i32::MAX))
             .presigned(presigning)
             .await
-            .map_err(|e| self.backend("presign UploadPart", upload.key, e))?;
+            .map_err(|e| self.error("presign UploadPart", upload.key, e))?;
         let headers = request
             .headers()
             .filter(|(name, _)| !name.eq_ignore_ascii_case("host"))
@@ -84,7 +80,7 @@ impl S3Store {
         let mut parts = Vec::new();
         let mut marker: Option<String> = None;
         loop {
-            let page: Result<_, Result<Vec<StoredPart>, StorageError>> = self
+            let answer = self
                 .client
                 .list_parts()
                 .bucket(&self.bucket)
@@ -93,11 +89,10 @@ impl S3Store {
                 .set_part_number_marker(marker.take())
                 .set_expected_bucket_owner(self.expected_owner.clone())
                 .send()
-                .await
-                .map_err(|e| {
-                    if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) {
-                        return Err(StorageError::NotFound(upload.key.to_owned()));
-                    }
+                .await;
+            let page = match answer {
+                Ok(page) => page,
+                Err(e) => {
                     // moto (5.2.5) names the reply <ListPartsResponse> where S3 says
                     // <ListPartsResult>; aws-sdk-s3 refuses the root, so the same document
                     // is read here (all parts are on its one page: at most 20 per upload).
@@ -106,18 +101,14 @@ impl S3Store {
                         .filter(|r| r.status().as_u16() == 200)
                         .and_then(|r| r.body().bytes())
                         .and_then(|body| parts_from_xml(&String::from_utf8_lossy(body)));
-                    match listed {
-                        Some(parts) => Ok(parts),
-                        None => Err(self.backend("ListParts", upload.key, e)),
-                    }
-                });
-            let page = match page {
-                Ok(page) => page,
-                Err(Ok(mut listed)) => {
-                    listed.sort_by_key(|p| p.part_number);
-                    return Ok(listed);
+                    return match listed {
+                        Some(mut listed) => {
+                            listed.sort_by_key(|p| p.part_number);
+                            Ok(listed)
+                        }
+                        None => Err(self.lookup_error("ListParts", upload.key, e)),
+                    };
                 }
-                Err(Err(e)) => return Err(e),
             };
             parts.extend(page.parts().iter().filter_map(|p| {
                 Some(StoredPart {
@@ -162,7 +153,7 @@ impl S3Store {
             .set_expected_bucket_owner(self.expected_owner.clone())
             .send()
             .await
-            .map_err(|e| self.backend("CompleteMultipartUpload", upload.key, e))?;
+            .map_err(|e| self.error("CompleteMultipartUpload", upload.key, e))?;
         Ok(())
     }
 
@@ -181,9 +172,11 @@ impl S3Store {
             .await
         {
             Ok(_) => Ok(()),
-            // Already aborted or completed: nothing is left to drop.
-            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(()),
-            Err(e) => Err(self.backend("AbortMultipartUpload", upload.key, e)),
+            Err(e) => match self.lookup_error("AbortMultipartUpload", upload.key, e) {
+                // Already aborted or completed: nothing is left to drop.
+                StorageError::NotFound(_) => Ok(()),
+                other => Err(other),
+            },
         }
     }
 
@@ -201,10 +194,7 @@ impl S3Store {
                 .content_length()
                 .and_then(|n| u64::try_from(n).ok())
                 .unwrap_or(0)),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_not_found()) => {
-                Err(StorageError::NotFound(key.to_owned()))
-            }
-            Err(e) => Err(self.backend("HeadObject", key, e)),
+            Err(e) => Err(self.lookup_error("HeadObject", key, e)),
         }
     }
 
@@ -227,24 +217,18 @@ impl S3Store {
             .set_expected_bucket_owner(self.expected_owner.clone())
             .send()
             .await
-            .map_err(|e| match e.as_service_error() {
-                Some(se) if se.is_no_such_key() => StorageError::NotFound(key.to_owned()),
-                _ => self.backend("GetObject", key, e),
-            })?;
-        let bytes = response.body.collect().await.map_err(|e| {
-            StorageError::Backend(format!(
-                "S3 GetObject s3://{}/{key}: body: {}",
-                self.bucket,
-                aws_sdk_s3::error::DisplayErrorContext(&e)
-            ))
-        })?;
+            .map_err(|e| self.lookup_error("GetObject", key, e))?;
+        let bytes = response
+            .body
+            .collect()
+            .await
+            .map_err(|e| self.body_error(key, &e))?;
         Ok(bytes.into_bytes().to_vec())
     }
 
     /// A presigned GET for ffprobe, never the public/CDN base (originals are private).
     pub(super) async fn presigned_get(&self, key: &str) -> Result<String, StorageError> {
-        let presigning = PresigningConfig::expires_in(self.presign_expiry)
-            .map_err(|e| StorageError::Backend(format!("S3 presign {key}: {e}")))?;
+        let presigning = presigning(key, self.presign_expiry)?;
         let request = self
             .client
             .get_object()
@@ -252,7 +236,7 @@ impl S3Store {
             .key(key)
             .presigned(presigning)
             .await
-            .map_err(|e| self.backend("presign GetObject", key, e))?;
+            .map_err(|e| self.error("presign GetObject", key, e))?;
         Ok(request.uri().to_owned())
     }
 }
