@@ -169,6 +169,9 @@ pub struct WorkerMetrics {
     pub recovered: Counter<u64, AtomicU64>,
     /// 1 while a backend this worker needs (Redis, PostgreSQL) is unreachable.
     pub degraded: Gauge<i64, AtomicI64>,
+    /// Jobs whose run over a presigned URL failed as if the upload were unusable and that
+    /// were run again from a downloaded copy.
+    pub source_fallbacks: Counter<u64, AtomicU64>,
 }
 
 impl std::fmt::Debug for WorkerMetrics {
@@ -190,6 +193,12 @@ impl Default for WorkerMetrics {
         let deliveries = Counter::<u64, AtomicU64>::default();
         let recovered = Counter::<u64, AtomicU64>::default();
         let degraded = Gauge::<i64, AtomicI64>::default();
+        let source_fallbacks = Counter::<u64, AtomicU64>::default();
+        registry.register(
+            "worker_source_fallback",
+            "Runs over a presigned URL that failed and were redone from a downloaded copy",
+            source_fallbacks.clone(),
+        );
         registry.register(
             "job_deliveries",
             "Jobs handed to this worker by the queue",
@@ -242,6 +251,7 @@ impl Default for WorkerMetrics {
             deliveries,
             recovered,
             degraded,
+            source_fallbacks,
         }
     }
 }
@@ -306,5 +316,16 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("skillreel_queue_depth 3"), "{text}");
+        assert!(
+            text.contains("skillreel_worker_source_fallback_total 0"),
+            "{text}"
+        );
+        m.source_fallbacks.inc();
+        assert!(
+            m.render()
+                .contains("skillreel_worker_source_fallback_total 1"),
+            "{}",
+            m.render()
+        );
     }
 }

@@ -8,6 +8,8 @@
 mod fake_s3;
 #[path = "storage/local.rs"]
 mod local;
+#[path = "storage/media_source.rs"]
+mod media_source;
 #[path = "storage/s3.rs"]
 mod s3;
 #[path = "storage/s3_wire.rs"]

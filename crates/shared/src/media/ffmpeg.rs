@@ -27,7 +27,7 @@ use ffmpeg_sidecar::{
 };
 
 pub use super::error::MediaError;
-use super::spawn;
+use super::{source::redact, spawn};
 
 /// Lines of error output kept for [`MediaError::Failed`].
 const STDERR_TAIL_LINES: usize = 12;
@@ -89,7 +89,8 @@ where
 {
     let program = ffmpeg.display().to_string();
     let started = Instant::now();
-    tracing::debug!(program = %program, args = ?args, "starting ffmpeg");
+    // An input may be a presigned URL: its query string never reaches the log.
+    tracing::debug!(program = %program, args = %redact(&args.join(" ")), "starting ffmpeg");
     let mut command = FfmpegCommand::new_with_path(ffmpeg);
     command.args(args);
     spawn::die_with_parent(command.as_inner_mut());
@@ -179,7 +180,7 @@ where
             _ => {}
         }
     }
-    let tail = Vec::from(tail).join("\n");
+    let tail = redact(&Vec::from(tail).join("\n")).into_owned();
     // The log is closed, so ffmpeg is exiting. Poll instead of a blocking `wait` so the
     // guard can always take the lock at once.
     loop {
@@ -237,9 +238,11 @@ pub async fn capture<S: AsRef<OsStr>>(
     Ok(output.stdout)
 }
 
+/// The last lines of an error log, with the query string of any URL (a presigned input)
+/// taken out: the tail ends up in errors and logs.
 fn tail_lines(text: &str) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(STDERR_TAIL_LINES)..].join("\n")
+    redact(&lines[lines.len().saturating_sub(STDERR_TAIL_LINES)..].join("\n")).into_owned()
 }
 
 #[cfg(test)]

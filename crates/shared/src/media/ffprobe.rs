@@ -219,17 +219,13 @@ pub async fn probe(cfg: &MediaConfig, path: &Path) -> Result<ProbeInfo, MediaErr
 }
 
 /// Probes an upload wherever it is read from (see [`MediaSource`]), opening only the
-/// source's own protocols.
+/// source's own protocols, with the same input options (HTTP reconnects) as ffmpeg.
 pub async fn probe_source(
     cfg: &MediaConfig,
     source: &MediaSource,
 ) -> Result<ProbeInfo, MediaError> {
-    let input = source.as_arg();
-    let args = [
-        OsStr::new("-protocol_whitelist"),
-        OsStr::new(source.protocol_whitelist()),
-        OsStr::new(&input),
-    ];
+    let input = source.input_args();
+    let args: Vec<&OsStr> = input.iter().map(OsStr::new).collect();
     probe_args(cfg, &args).await
 }
 

@@ -28,7 +28,7 @@ pub use self::parts::{PartWriteError, UPLOADS_ROUTE};
 use super::{
     MultipartRef, ObjectStore, PartTarget, PlayableUrl, StorageError, StoredPart, validate_key,
 };
-use crate::config::StorageConfig;
+use crate::{config::StorageConfig, media::MediaSource};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -268,6 +268,20 @@ impl ObjectStore for LocalStore {
         path.to_str()
             .map(str::to_owned)
             .ok_or_else(|| StorageError::InvalidKey(key.to_owned()))
+    }
+
+    async fn media_source(
+        &self,
+        key: &str,
+        _valid_for: Duration,
+    ) -> Result<MediaSource, StorageError> {
+        let path = self.path_of(key)?;
+        match tokio::fs::metadata(&path).await {
+            Ok(meta) if meta.is_file() => Ok(MediaSource::File(path)),
+            Ok(_) => Err(StorageError::NotFound(key.to_owned())),
+            Err(e) if is_absent(&e) => Err(StorageError::NotFound(key.to_owned())),
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn create_multipart(

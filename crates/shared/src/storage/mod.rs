@@ -12,11 +12,14 @@ pub mod local;
 pub mod multipart;
 pub mod s3;
 
-use std::{path::Path, sync::Arc};
+use std::{path::Path, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 
-use crate::config::{StorageBackend, StorageConfig};
+use crate::{
+    config::{StorageBackend, StorageConfig},
+    media::MediaSource,
+};
 
 pub use self::multipart::{MultipartRef, PartTarget, StoredPart};
 
@@ -89,6 +92,15 @@ pub trait ObjectStore: Send + Sync + 'static {
     /// What ffprobe can read `key` from without a copy: a file path, or a presigned GET
     /// URL it reads with Range requests. A secret when it is a URL: never log it.
     async fn probe_source(&self, key: &str) -> Result<String, StorageError>;
+    /// Where ffmpeg reads `key` without a copy: the local store's own file, read in
+    /// place ([`StorageError::NotFound`] when missing), or a presigned GET valid for
+    /// `valid_for` that ffmpeg reads with Range requests (not checked for existence: a
+    /// missing object is ffmpeg's `404`). A URL is a secret: never log it.
+    async fn media_source(
+        &self,
+        key: &str,
+        valid_for: Duration,
+    ) -> Result<MediaSource, StorageError>;
 
     /// Starts a multipart upload of `key`; returns the backend's id of it.
     async fn create_multipart(&self, key: &str, content_type: &str)

@@ -13,6 +13,7 @@
 
 mod error;
 mod parts;
+mod source;
 
 use std::{path::Path, time::Duration};
 
@@ -31,7 +32,7 @@ use super::{
     MultipartRef, ObjectStore, PROCESSED_PREFIX, PartTarget, PlayableUrl, StorageError, StoredPart,
     validate_key,
 };
-use crate::config::StorageConfig;
+use crate::{config::StorageConfig, media::MediaSource};
 
 /// Files of at least this size are uploaded in parts.
 pub const MULTIPART_THRESHOLD: u64 = 16 * 1024 * 1024;
@@ -344,6 +345,15 @@ impl ObjectStore for S3Store {
     async fn probe_source(&self, key: &str) -> Result<String, StorageError> {
         validate_key(key)?;
         self.presigned_get(key).await
+    }
+
+    async fn media_source(
+        &self,
+        key: &str,
+        valid_for: Duration,
+    ) -> Result<MediaSource, StorageError> {
+        validate_key(key)?;
+        self.presigned_media_get(key, valid_for).await
     }
 
     async fn create_multipart(

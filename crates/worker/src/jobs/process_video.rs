@@ -1,6 +1,12 @@
 //! The `ProcessVideo` job: original → FFmpeg pipeline → `processed/` (the video, its
 //! poster under `processed/thumbnails/` and its hover preview under `processed/previews/`).
 //!
+//! ffmpeg reads the original where it lies: the local store's own file, or a presigned
+//! S3 GET it reads with Range requests; a run over HTTP that fails as if the file were
+//! unusable, or whose output is shorter than the upload, is run once more from a
+//! downloaded copy, which decides (docs/MEDIA.md, "Where ffmpeg reads the upload"). The
+//! three outputs are stored at once.
+//!
 //! Idempotent: the claim in Postgres (`db::videos::claim`) lets exactly one worker
 //! move a video forward; the output keys are derived from the original's key, so a
 //! re-run overwrites rather than duplicates; a lost claim (video deleted, or taken
@@ -10,7 +16,9 @@
 //! the final state change retry until PostgreSQL answers), media and storage failures
 //! are classified as permanent (one attempt, `failed`) or transient (retry with backoff).
 
-use std::{sync::Arc, time::Duration};
+mod source;
+
+use std::{path::Path, sync::Arc, time::Duration};
 
 use skillreel_shared::{
     db::{
@@ -19,7 +27,7 @@ use skillreel_shared::{
     },
     domain::VideoStatus,
     events::{VideoEvent, round_progress},
-    media::{self, MediaError, renditions::RenditionPaths},
+    media::{MediaError, renditions::RenditionPaths},
     queue::ProcessVideo,
     storage::{PROCESSED_PREFIX, StorageError, UPLOADED_PREFIX},
 };
@@ -316,34 +324,24 @@ async fn publish_progress(
     std::future::pending().await
 }
 
-/// One attempt: fetch, transcode with heartbeats, store. Returns the stored keys.
+/// One attempt: transcode the original where it lies (with heartbeats), store. Returns
+/// the stored keys.
 async fn attempt(ctx: &Arc<JobContext>, video: &Video) -> Result<ProcessedKeys, JobError> {
     let worker = ctx.worker_name.as_str();
     let dir = skillreel_shared::tempdirs::owned_tempdir(&ctx.config.media.temp_dir, JOB_DIR_PREFIX)
         .map_err(MediaError::Io)?;
-    let input = dir.path().join("input.mp4");
     let output = dir.path().join("output.mp4");
     // In the job's temp directory, so they go with it whatever happens.
     let renditions = RenditionPaths {
         poster: dir.path().join("poster.jpg"),
         preview: dir.path().join("preview.mp4"),
     };
-    ctx.storage.get_to_file(&video.original_key, &input).await?;
-
     let (progress_tx, progress_rx) = watch::channel(0f32);
     let announced = progress_tx.subscribe();
-    let transcode = media::pipeline::process(
-        &ctx.config.media,
-        &ctx.assets,
-        &input,
-        &output,
-        Some(&renditions),
-        move |p| {
-            let _ = progress_tx.send(p);
-        },
-    );
+    let progress = Arc::new(progress_tx);
+    let work = source::process_upload(ctx, video, dir.path(), &output, &renditions, &progress);
     tokio::select! {
-        r = transcode => {
+        r = work => {
             let report = r?;
             let wall = report.elapsed.as_secs_f64();
             if wall > 0.0 {
@@ -355,26 +353,32 @@ async fn attempt(ctx: &Arc<JobContext>, video: &Video) -> Result<ProcessedKeys, 
     }
 
     let keys = output_keys(&video.original_key);
-    // All three are stored before the row says `processed`, so its URLs all load.
-    let stored = async {
-        ctx.storage
-            .put_file(&keys.thumbnail, &renditions.poster, "image/jpeg")
-            .await?;
-        ctx.storage
-            .put_file(&keys.preview, &renditions.preview, "video/mp4")
-            .await?;
-        ctx.storage
-            .put_file(&keys.processed, &output, "video/mp4")
-            .await
-    }
-    .await;
-    if let Err(e) = stored {
-        // A retry overwrites the same keys, but a video that fails for good must not
-        // leave half of its outputs behind.
-        remove_outputs(ctx, &keys).await;
-        return Err(e.into());
-    }
+    store_outputs(ctx, &keys, &output, &renditions).await?;
     Ok(keys)
+}
+
+/// Stores the poster, the preview and the processed video at once. All three are stored
+/// before the row says `processed`, so its URLs all load. Every upload runs to its end,
+/// even when another fails (one cancelled half-way could leave a partial object or an
+/// unfinished multipart upload); then a failure removes all three: a retry overwrites the
+/// same keys, but a video that fails for good must not leave half of its outputs behind.
+async fn store_outputs(
+    ctx: &Arc<JobContext>,
+    keys: &ProcessedKeys,
+    output: &Path,
+    renditions: &RenditionPaths,
+) -> Result<(), StorageError> {
+    let storage = &ctx.storage;
+    let (poster, preview, video) = tokio::join!(
+        storage.put_file(&keys.thumbnail, &renditions.poster, "image/jpeg"),
+        storage.put_file(&keys.preview, &renditions.preview, "video/mp4"),
+        storage.put_file(&keys.processed, output, "video/mp4"),
+    );
+    let stored = poster.and(preview).and(video);
+    if stored.is_err() {
+        remove_outputs(ctx, keys).await;
+    }
+    stored
 }
 
 /// Prefix of a job's temp directory under `TEMP_DIR` (owner pid and start time follow,

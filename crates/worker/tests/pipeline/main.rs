@@ -8,4 +8,6 @@ mod helpers;
 mod posters;
 mod recovery;
 mod resumable;
+mod source;
+mod source_glitch;
 mod startup;

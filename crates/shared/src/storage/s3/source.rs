@@ -1,0 +1,51 @@
+//! The original as ffmpeg reads it from S3: a presigned GET it opens itself and reads
+//! with Range requests, so a job starts on the object instead of on a full copy.
+//!
+//! The request leaves out `ExpectedBucketOwner` for the reason given at
+//! [`S3Store::playable_url`](super::S3Store): ffmpeg would not send the signed header.
+//! A GET needs only `s3:GetObject`, which the worker has for `uploaded/*` anyway.
+
+use std::time::Duration;
+
+use aws_sdk_s3::{error::DisplayErrorContext, presigning::PresigningConfig};
+
+use super::S3Store;
+use crate::{media::MediaSource, storage::StorageError};
+
+impl S3Store {
+    /// A presigned GET of `key` valid for `valid_for` (at most 7 days, SigV4's limit).
+    ///
+    /// With temporary credentials (an instance role) S3 also refuses the URL once the
+    /// credentials that signed it expire, which can come before `valid_for`: ffmpeg then
+    /// gets a `403`, a failure the worker answers with a download through the SDK.
+    pub(super) async fn presigned_media_get(
+        &self,
+        key: &str,
+        valid_for: Duration,
+    ) -> Result<MediaSource, StorageError> {
+        let presigning = PresigningConfig::expires_in(valid_for)
+            .map_err(|e| StorageError::Backend(format!("S3 presign GetObject {key}: {e}")))?;
+        let request = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(presigning)
+            .await
+            .map_err(|e| {
+                StorageError::Backend(format!(
+                    "S3 presign GetObject s3://{}/{key}: {}",
+                    self.bucket,
+                    DisplayErrorContext(&e)
+                ))
+            })?;
+        let url = request.uri().to_owned();
+        // The whitelist of a URL source lets ffmpeg open http(s) only.
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(StorageError::Backend(format!(
+                "S3 presign GetObject {key}: the endpoint is not http(s)"
+            )));
+        }
+        Ok(MediaSource::Url(url))
+    }
+}
