@@ -2,7 +2,8 @@
 # CPU cost of the poster + hover preview inside the worker's one ffmpeg run
 # (docs/PERFORMANCE.md §6). Runs the job's exact ffmpeg command (printed by
 # crates/worker/examples/pipeline_args.rs) on a realistic clip — 45 s 1080p30,
-# ~12 Mbit/s, testsrc2 through temporal noise — with and without the two extra
+# ~14 Mbit/s, testsrc2 through temporal noise (testclip::PhoneClip, made by
+# crates/worker/examples/phone_clip.rs) — with and without the two extra
 # outputs, interleaved, and prints user+system CPU seconds, wall time and peak RSS of
 # each run, then the medians and the cost in percent.
 # Usage: scripts/bench/posters.sh [runs=5]
@@ -18,15 +19,9 @@ export MEDIA_ASSETS_DIR="$dir/assets" FFMPEG_PRESET="${FFMPEG_PRESET:-veryfast}"
 args_bin="$CARGO_TARGET_DIR/debug/examples/pipeline_args"
 [ -x "$args_bin" ] || { echo "build first: cargo build --workspace --all-targets --locked" >&2; exit 1; }
 
-clip="$dir/clips/noisy-1080p30-45s-12M.mp4"
-if [ ! -s "$clip" ]; then
-  # Sensor-like noise that changes every frame keeps x264 from coasting on a static pattern.
-  ffmpeg -loglevel error -y -nostdin \
-    -f lavfi -i "testsrc2=size=1920x1080:rate=30:duration=45,noise=alls=12:allf=t" \
-    -f lavfi -i "sine=frequency=440:sample_rate=48000:duration=45" \
-    -map 0:v -c:v libx264 -preset veryfast -b:v 12M -maxrate 12M -bufsize 24M -pix_fmt yuv420p \
-    -map 1:a -c:a aac -b:a 96k -f mp4 "$clip.tmp" && mv "$clip.tmp" "$clip"
-fi
+# The phone-like clip of media::testclip (sensor-like noise that changes every frame keeps
+# x264 from coasting on a static pattern), cached in SKILLREEL_TEST_CACHE.
+clip=$(SKILLREEL_TEST_CACHE="${SKILLREEL_TEST_CACHE:-$dir/clips}" nice "$CARGO_TARGET_DIR/debug/examples/phone_clip" landscape 45)
 echo "# clip: $(ffprobe -v error -show_entries format=duration,bit_rate -of compact=p=0 "$clip")"
 
 mapfile -t with < <("$args_bin" "$clip" "$dir/out" with)

@@ -3,6 +3,7 @@
 #   overhead: end-to-end job time (worker log "processing started" -> "processing finished":
 #             fetch + probe + ffmpeg + probe + store + DB updates) vs the same ffmpeg command
 #             replayed bare (argv captured from the worker's ffmpeg child via /proc/<pid>/cmdline);
+#   (clips: media::testclip::PhoneClip, made by crates/worker/examples/phone_clip.rs)
 #   throughput: N pre-queued 45 s 1080p jobs at WORKER_CONCURRENCY=1 and 2: videos/min and
 #             CPU-seconds/video (worker utime+stime+cutime+cstime from /proc/<pid>/stat);
 #   cut:      a 30 s and a 60 s clip, end-to-end job time.
@@ -26,12 +27,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-clip() { # secs -> path (testclip settings: testsrc2 1080p 15 fps, x264 ultrafast crf 38, AAC sine)
-  local f="$CLIPS/clip-1920x1080-${1}s-av.mp4"
-  [ -s "$f" ] || nice ffmpeg -loglevel error -y -nostdin -f lavfi -i "testsrc2=size=1920x1080:rate=15:duration=$1" \
-    -f lavfi -i "sine=frequency=440:sample_rate=48000:duration=$1" -map 1:a -c:a aac -b:a 96k \
-    -map 0:v -c:v libx264 -preset ultrafast -crf 38 -pix_fmt yuv420p -f mp4 "$f"
-  echo "$f"
+clip() { # secs -> path: the phone-like clip of media::testclip (1080p30, ~14 Mbit/s, noise)
+  local make="$CARGO_TARGET_DIR/debug/examples/phone_clip"
+  [ -x "$make" ] || { echo "build first: cargo build --workspace --all-targets --locked" >&2; exit 1; }
+  SKILLREEL_TEST_CACHE="${SKILLREEL_TEST_CACHE:-$CLIPS}" nice "$make" landscape "$1"
 }
 C45=$(clip 45); C30=$(clip 30); C60=$(clip 60)
 

@@ -4,11 +4,16 @@
 //! Configuration is read from the environment exactly like `skillreel-worker` does
 //! (DATABASE_URL, REDIS_URL/REDIS_PREFIX, STORAGE_*, FFMPEG_PRESET, ...).
 //!
+//! Every clip is a phone-like one (`testclip::PhoneClip`: 1080p30 landscape, ~14 Mbit/s,
+//! sensor-like noise), cached in `BENCH_CLIP_DIR`. "Bare" is the reference one-pass
+//! render of the same spec (`media::reference::build_args`) run as a plain ffmpeg
+//! process: the ceiling the job is measured against.
+//!
 //! ```text
-//! cargo bench -p skillreel-worker --bench pipeline -- overhead [runs]      # bare ffmpeg vs end-to-end job, 45 s 1080p
-//! cargo bench -p skillreel-worker --bench pipeline -- throughput <conc> <jobs>  # 45 s 1080p jobs, <conc> at once
+//! cargo bench -p skillreel-worker --bench pipeline -- overhead [runs]      # bare reference vs end-to-end job, 45 s clip
+//! cargo bench -p skillreel-worker --bench pipeline -- throughput <conc> <jobs>  # 45 s jobs <conc> at once, then bare the same way
 //! cargo bench -p skillreel-worker --bench pipeline -- cut [runs]            # 30 s vs 60 s clip, end-to-end
-//! cargo bench -p skillreel-worker --bench pipeline -- args                 # prints the ffmpeg command
+//! cargo bench -p skillreel-worker --bench pipeline -- args                 # prints the bare (reference) command
 //! ```
 //! `scripts/bench/worker.sh` sets the environment and runs all of them.
 
@@ -22,9 +27,9 @@ use futures::StreamExt;
 use skillreel_shared::{
     config, db,
     media::{
-        ffmpeg, pipeline,
+        ffmpeg, pipeline, reference,
         renditions::RenditionPaths,
-        testclip::{self, ClipSpec},
+        testclip::{self, PhoneClip},
     },
     queue::ProcessVideo,
 };
@@ -46,14 +51,10 @@ fn cpu_secs() -> f64 {
     ticks / 100.0 // USER_HZ is 100 on Linux x86_64
 }
 
-async fn clip(ctx: &JobContext, secs: f64, dir: &Path) -> PathBuf {
-    let spec = ClipSpec {
-        width: 1920,
-        height: 1080,
-        secs,
-        audio: true,
-    };
-    testclip::generate(&ctx.config.media.ffmpeg_path, &spec, dir)
+/// The phone-like landscape clip of `secs` seconds (slow to make the first time).
+async fn clip(ctx: &JobContext, secs: u32, dir: &Path) -> PathBuf {
+    let spec = PhoneClip::landscape(secs);
+    testclip::generate_phone(&ctx.config.media.ffmpeg_path, &spec, dir)
         .await
         .expect("generating a test clip")
 }
@@ -128,25 +129,16 @@ fn rendition_paths(dir: &Path) -> RenditionPaths {
     }
 }
 
-/// The job's ffmpeg arguments for the 45 s clip (poster and preview included).
-fn job_args(ctx: &JobContext, clip: &Path, out: &Path, paths: &RenditionPaths) -> Vec<String> {
-    let renditions = pipeline::Renditions {
-        paths,
-        clip_secs: 45.0,
-    };
-    pipeline::build_args(
-        &ctx.config.media,
-        &ctx.assets,
-        &clip.into(),
-        out,
-        Some(renditions),
-    )
+/// The reference one-pass render of `clip` into `out`.
+fn reference_args(ctx: &JobContext, clip: &Path, out: &Path) -> Vec<String> {
+    reference::build_args(&ctx.config.media, &ctx.assets, &clip.into(), out)
 }
 
-/// The bare ffmpeg command of the pipeline on a local file, nothing else.
-async fn bare(ctx: &JobContext, clip: &Path, dir: &Path) -> Duration {
-    let out = dir.join("bare-out.mp4");
-    let args = job_args(ctx, clip, &out, &rendition_paths(dir));
+/// The bare reference command on a local file, nothing else; `slot` keeps the outputs
+/// of concurrent runs apart.
+async fn bare(ctx: &JobContext, clip: &Path, dir: &Path, slot: usize) -> Duration {
+    let out = dir.join(format!("bare-out-{slot}.mp4"));
+    let args = reference_args(ctx, clip, &out);
     let t = Instant::now();
     let status = tokio::process::Command::new(&ctx.config.media.ffmpeg_path)
         .args(&args)
@@ -162,10 +154,11 @@ async fn bare(ctx: &JobContext, clip: &Path, dir: &Path) -> Duration {
     elapsed
 }
 
-/// The same argv through `media::ffmpeg::run` (ffmpeg-sidecar, log parsing, progress).
+/// The same reference argv through `media::ffmpeg::run` (ffmpeg-sidecar, log parsing,
+/// progress): what the wrapper adds.
 async fn sidecar(ctx: &JobContext, clip: &Path, dir: &Path) -> Duration {
     let out = dir.join("sidecar-out.mp4");
-    let args = job_args(ctx, clip, &out, &rendition_paths(dir));
+    let args = reference_args(ctx, clip, &out);
     let t = Instant::now();
     ffmpeg::run(
         &ctx.config.media.ffmpeg_path,
@@ -248,12 +241,8 @@ async fn main() -> anyhow::Result<()> {
 
     match mode {
         "args" => {
-            let c45 = clip(&ctx, 45.0, &clips).await;
-            let paths = RenditionPaths {
-                poster: "poster.jpg".into(),
-                preview: "preview.mp4".into(),
-            };
-            let args = job_args(&ctx, &c45, Path::new("out.mp4"), &paths);
+            let c45 = clip(&ctx, 45, &clips).await;
+            let args = reference_args(&ctx, &c45, Path::new("out.mp4"));
             println!(
                 "{} {}",
                 ctx.config.media.ffmpeg_path.display(),
@@ -265,13 +254,14 @@ async fn main() -> anyhow::Result<()> {
         }
         "overhead" => {
             let runs = num(1, 3);
-            let c45 = clip(&ctx, 45.0, &clips).await;
+            let c45 = clip(&ctx, 45, &clips).await;
             let mut all: [Vec<f64>; 4] = Default::default();
             for i in 0..runs {
                 // Alternate within each run so drifting machine load hits every variant
-                // alike: bare argv, the same argv through the sidecar wrapper, the whole
-                // media step (probes included), the whole job (storage and DB included).
-                let tb = bare(&ctx, &c45, &clips).await.as_secs_f64();
+                // alike: the bare reference render, the same argv through the sidecar
+                // wrapper, the job's media step (probes, poster and preview included),
+                // the whole job (storage and DB included).
+                let tb = bare(&ctx, &c45, &clips, 0).await.as_secs_f64();
                 let ts = sidecar(&ctx, &c45, &clips).await.as_secs_f64();
                 let tp = process(&ctx, &c45, &clips).await.as_secs_f64();
                 let te = end_to_end(&ctx, owner, &c45, 45.0).await.as_secs_f64();
@@ -295,7 +285,7 @@ async fn main() -> anyhow::Result<()> {
         "throughput" => {
             let conc = num(1, 1);
             let jobs = num(2, 4);
-            let c45 = clip(&ctx, 45.0, &clips).await;
+            let c45 = clip(&ctx, 45, &clips).await;
             let mut queued = Vec::new();
             for _ in 0..jobs {
                 queued.push(upload(&ctx, owner, &c45, 45.0).await);
@@ -319,17 +309,31 @@ async fn main() -> anyhow::Result<()> {
             for j in &queued {
                 cleanup(&ctx, j).await;
             }
+            // The ceiling: the bare reference command, the same number of runs, the
+            // same number at a time, on the same clip.
+            let cpu0 = cpu_secs();
+            let t = Instant::now();
+            futures::stream::iter(0..jobs)
+                .map(|slot| bare(&ctx, &c45, &clips, slot))
+                .buffer_unordered(conc)
+                .collect::<Vec<_>>()
+                .await;
+            let bare_wall = t.elapsed().as_secs_f64();
+            let bare_cpu = cpu_secs() - cpu0;
+            let (per_min, bare_per_min) = (ok as f64 * 60.0 / wall, jobs as f64 * 60.0 / bare_wall);
             println!(
-                "RESULT throughput: concurrency {conc}, {ok}/{jobs} processed in {wall:.1} s = {:.2} videos/min, {:.1} CPU-s/video (loadavg {})",
-                ok as f64 * 60.0 / wall,
+                "RESULT throughput: concurrency {conc}, {ok}/{jobs} processed in {wall:.1} s = {per_min:.2} videos/min, {:.1} CPU-s/video; \
+                 bare reference {jobs} in {bare_wall:.1} s = {bare_per_min:.2} videos/min, {:.1} CPU-s/video; jobs/bare {:.3} (loadavg {})",
                 cpu / ok.max(1) as f64,
+                bare_cpu / jobs.max(1) as f64,
+                per_min / bare_per_min,
                 load()
             );
         }
         "cut" => {
             let runs = num(1, 2);
-            let c30 = clip(&ctx, 30.0, &clips).await;
-            let c60 = clip(&ctx, 60.0, &clips).await;
+            let c30 = clip(&ctx, 30, &clips).await;
+            let c60 = clip(&ctx, 60, &clips).await;
             let (mut a, mut b) = (Vec::new(), Vec::new());
             for i in 0..runs {
                 let t30 = end_to_end(&ctx, owner, &c30, 30.0).await.as_secs_f64();

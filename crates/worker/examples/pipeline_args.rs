@@ -1,10 +1,14 @@
 //! Prints the worker's ffmpeg arguments for one clip, one per line, so a benchmark can
 //! run exactly the job's command with and without the poster and preview outputs
-//! (`scripts/bench/posters.sh`).
+//! (`scripts/bench/posters.sh`), or the reference one-pass render
+//! (`scripts/bench/media.sh`).
 //!
 //! ```text
-//! pipeline_args <clip.mp4> <out-dir> with|without|branch
+//! pipeline_args <clip.mp4> <out-dir> with|without|branch|reference|assets
 //! ```
+//! `reference` prints `media::reference::build_args` writing `<out-dir>/reference.mp4`;
+//! `assets` prints the paths of the intro, outro and logo the worker uses (generating
+//! the defaults), one per line, for commands written out by hand.
 //! `branch` prints a command that runs only the poster and preview chains on
 //! `<out-dir>/processed.mp4` (a processed video of `<clip.mp4>`): their own cost
 //! against a decode of the same file.
@@ -17,7 +21,7 @@ use anyhow::{Context, bail};
 use skillreel_shared::{
     config::Config,
     media::{
-        assets, ffprobe, pipeline,
+        assets, ffprobe, pipeline, reference,
         renditions::{self, ClipWindow, RenditionPaths},
     },
 };
@@ -26,13 +30,11 @@ use skillreel_shared::{
 async fn main() -> anyhow::Result<()> {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let [clip, out_dir, mode] = argv.as_slice() else {
-        bail!("usage: pipeline_args <clip.mp4> <out-dir> with|without|branch");
+        bail!("usage: pipeline_args <clip.mp4> <out-dir> with|without|branch|reference|assets");
     };
-    let with = match mode.as_str() {
-        "with" | "branch" => true,
-        "without" => false,
-        other => bail!("mode must be `with`, `without` or `branch`, not {other:?}"),
-    };
+    if !["with", "without", "branch", "reference", "assets"].contains(&mode.as_str()) {
+        bail!("mode must be `with`, `without`, `branch`, `reference` or `assets`, not {mode:?}");
+    }
     // Only the media settings are used; the test source supplies a throwaway JWT secret
     // so no real one is needed to print a command.
     let config = Config::from_source(&skillreel_shared::testing::env_with_test_secret)
@@ -41,6 +43,26 @@ async fn main() -> anyhow::Result<()> {
     let assets = assets::ensure(media).await?;
     let clip = PathBuf::from(clip);
     let out_dir = PathBuf::from(out_dir);
+    let print = |lines: Vec<String>| lines.iter().for_each(|line| println!("{line}"));
+    match mode.as_str() {
+        "assets" => {
+            let paths = [&assets.intro, &assets.outro, &assets.logo];
+            print(paths.map(|p| p.to_string_lossy().into_owned()).to_vec());
+            return Ok(());
+        }
+        "reference" => {
+            let output = out_dir.join("reference.mp4");
+            print(reference::build_args(
+                media,
+                &assets,
+                &clip.as_path().into(),
+                &output,
+            ));
+            return Ok(());
+        }
+        _ => {}
+    }
+    let with = mode != "without";
     let source = ffprobe::probe(media, &clip).await?;
     let paths = RenditionPaths {
         poster: out_dir.join("poster.jpg"),

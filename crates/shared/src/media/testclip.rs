@@ -1,8 +1,15 @@
 //! Real MP4 clips generated with ffmpeg for tests and benchmarks (of this crate and of
 //! the web and worker crates), cached on disk so a suite pays for each clip once.
 //!
-//! Clips are a moving `testsrc2` pattern (plus a sine tone when asked), encoded with
-//! x264 `ultrafast` at [`CLIP_FPS`] to stay quick on a small CI machine.
+//! Two kinds:
+//!
+//! * quick clips ([`generate`], [`cached`]): a moving `testsrc2` pattern (plus a sine tone
+//!   when asked), encoded with x264 `ultrafast` at [`CLIP_FPS`] to stay quick on a small CI
+//!   machine. They compress to almost nothing and decode several times faster than real
+//!   footage, so they say nothing about the cost of processing;
+//! * phone-like clips ([`generate_phone`], [`cached_phone`]): what a phone records, for the
+//!   media benchmarks — sensor-like temporal noise, H.264 High at ~14 Mbit/s, AAC, 30 or
+//!   60 fps, landscape or portrait. See [`PhoneClip`].
 
 use std::{
     path::{Path, PathBuf},
@@ -12,6 +19,12 @@ use std::{
 use tokio::io::AsyncWriteExt;
 
 use super::{MediaError, assets::render_once};
+
+mod phone;
+
+pub use phone::{
+    Orientation, PHONE_MAXRATE, PHONE_VIDEO_BITRATE, PhoneClip, cached_phone, generate_phone,
+};
 
 /// Directory where test suites cache generated clips: `SKILLREEL_TEST_CACHE`, else
 /// `<temp dir>/skillreel-test-media` (created when missing).
