@@ -198,10 +198,12 @@ pub async fn inspect(
     let probed = match upload {
         Inspectable::File { path, .. } => media::ffprobe::probe(media_cfg, path).await,
         Inspectable::Stored { storage, key, .. } => {
-            let source = storage.probe_source(key).await?;
-            media::ffprobe::probe(media_cfg, Path::new(&source))
+            // Valid long enough for a probe that runs into its time limit.
+            let valid_for = media_cfg.probe_timeout + std::time::Duration::from_secs(60);
+            let source = storage.media_source(key, valid_for).await?;
+            media::ffprobe::probe_source(media_cfg, &source)
                 .await
-                .map_err(|e| without_source(e, &source, key))
+                .map_err(|e| without_source(e, &source.as_arg(), key))
         }
     };
     let probe = match probed {

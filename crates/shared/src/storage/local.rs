@@ -263,13 +263,6 @@ impl ObjectStore for LocalStore {
         Ok(bytes)
     }
 
-    async fn probe_source(&self, key: &str) -> Result<String, StorageError> {
-        let path = self.path_of(key)?;
-        path.to_str()
-            .map(str::to_owned)
-            .ok_or_else(|| StorageError::InvalidKey(key.to_owned()))
-    }
-
     async fn media_source(
         &self,
         key: &str,

@@ -89,9 +89,6 @@ pub trait ObjectStore: Send + Sync + 'static {
     async fn size(&self, key: &str) -> Result<u64, StorageError>;
     /// Up to `len` bytes of `key` from `offset` (fewer at the end of the object).
     async fn read_range(&self, key: &str, offset: u64, len: u64) -> Result<Vec<u8>, StorageError>;
-    /// What ffprobe can read `key` from without a copy: a file path, or a presigned GET
-    /// URL it reads with Range requests. A secret when it is a URL: never log it.
-    async fn probe_source(&self, key: &str) -> Result<String, StorageError>;
     /// Where ffmpeg reads `key` without a copy: the local store's own file, read in
     /// place ([`StorageError::NotFound`] when missing), or a presigned GET valid for
     /// `valid_for` that ffmpeg reads with Range requests (not checked for existence: a

@@ -342,11 +342,6 @@ impl ObjectStore for S3Store {
         self.range(key, offset, len).await
     }
 
-    async fn probe_source(&self, key: &str) -> Result<String, StorageError> {
-        validate_key(key)?;
-        self.presigned_get(key).await
-    }
-
     async fn media_source(
         &self,
         key: &str,
