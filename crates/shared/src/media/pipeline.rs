@@ -127,18 +127,8 @@ pub fn build_args(
     // Input 1: logo, a still image the overlay repeats.
     args.extend(["-i".into(), assets.logo.to_string_lossy().into_owned()]);
     let window = renditions.map(|r| r.clip_secs.min(cfg.max_output_secs));
-    args.extend([
-        "-filter_complex".into(),
-        filter_graph(window),
-        "-map".into(),
-        "[out]".into(),
-        "-an".into(),
-        // Players' phones put GPS positions and device names in metadata; none is kept.
-        "-map_metadata".into(),
-        "-1".into(),
-        "-map_chapters".into(),
-        "-1".into(),
-    ]);
+    args.extend(["-filter_complex".into(), filter_graph(window)]);
+    args.extend(stitch::video_only());
     args.extend(stitch::encode_args(cfg));
     // Also cut on output: `fps` repeats a slower source's last frame for its whole
     // duration, which could overshoot the limit by a frame.

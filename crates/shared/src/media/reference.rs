@@ -13,6 +13,7 @@ use super::{
     MediaSource,
     assets::Assets,
     pipeline::{LOGO_MARGIN, LOGO_MAX_WIDTH, OUTPUT_FPS, OUTPUT_HEIGHT, OUTPUT_WIDTH},
+    stitch,
 };
 use crate::config::MediaConfig;
 
@@ -71,13 +72,9 @@ pub fn build_args(
         path(&assets.logo),
         "-filter_complex".into(),
         filter_graph(),
-        "-map".into(),
-        "[out]".into(),
-        "-an".into(),
-        "-map_metadata".into(),
-        "-1".into(),
-        "-map_chapters".into(),
-        "-1".into(),
+    ]);
+    args.extend(stitch::video_only());
+    args.extend([
         "-c:v".into(),
         "libx264".into(),
         "-preset".into(),

@@ -56,6 +56,23 @@ pub fn fit(input: &str, label: &str) -> String {
     )
 }
 
+/// Output options keeping only the video of `[out]`: no audio, no subtitle or data
+/// tracks, no metadata or chapters (phones put GPS positions and device names there).
+pub fn video_only() -> Vec<String> {
+    [
+        "-map",
+        "[out]",
+        "-an",
+        "-map_metadata",
+        "-1",
+        "-map_chapters",
+        "-1",
+    ]
+    .iter()
+    .map(|a| (*a).to_owned())
+    .collect()
+}
+
 /// Encoder options shared by every part of a processed video (bumpers and clips).
 pub fn encode_args(cfg: &MediaConfig) -> Vec<String> {
     [
@@ -112,14 +129,8 @@ pub async fn prepare(
             bumper.to_string_lossy().into_owned(),
             "-filter_complex".into(),
             fit("0:v", "out"),
-            "-map".into(),
-            "[out]".into(),
-            "-an".into(),
-            "-map_metadata".into(),
-            "-1".into(),
-            "-map_chapters".into(),
-            "-1".into(),
         ];
+        args.extend(video_only());
         args.extend(encode_args(cfg));
         // The input cut alone can overshoot by a frame: `fps` repeats a slower source's
         // last frame for its whole duration.

@@ -226,9 +226,18 @@ impl S3Store {
         Ok(bytes.into_bytes().to_vec())
     }
 
-    /// A presigned GET for ffprobe, never the public/CDN base (originals are private).
+    /// A presigned GET valid for the configured expiry, never the public/CDN base.
     pub(super) async fn presigned_get(&self, key: &str) -> Result<String, StorageError> {
-        let presigning = presigning(key, self.presign_expiry)?;
+        self.presigned_get_for(key, self.presign_expiry).await
+    }
+
+    /// A presigned GET of `key` valid for `expiry` (at most 7 days, SigV4's limit).
+    pub(super) async fn presigned_get_for(
+        &self,
+        key: &str,
+        expiry: Duration,
+    ) -> Result<String, StorageError> {
+        let presigning = presigning(key, expiry)?;
         let request = self
             .client
             .get_object()

@@ -7,8 +7,6 @@
 
 use std::time::Duration;
 
-use aws_sdk_s3::{error::DisplayErrorContext, presigning::PresigningConfig};
-
 use super::S3Store;
 use crate::{media::MediaSource, storage::StorageError};
 
@@ -23,23 +21,7 @@ impl S3Store {
         key: &str,
         valid_for: Duration,
     ) -> Result<MediaSource, StorageError> {
-        let presigning = PresigningConfig::expires_in(valid_for)
-            .map_err(|e| StorageError::Backend(format!("S3 presign GetObject {key}: {e}")))?;
-        let request = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .presigned(presigning)
-            .await
-            .map_err(|e| {
-                StorageError::Backend(format!(
-                    "S3 presign GetObject s3://{}/{key}: {}",
-                    self.bucket,
-                    DisplayErrorContext(&e)
-                ))
-            })?;
-        let url = request.uri().to_owned();
+        let url = self.presigned_get_for(key, valid_for).await?;
         // The whitelist of a URL source lets ffmpeg open http(s) only.
         if !(url.starts_with("https://") || url.starts_with("http://")) {
             return Err(StorageError::Backend(format!(
