@@ -18,35 +18,11 @@ impl Frame {
     /// The frame at `t` seconds of `path` (an image or a video). Panics, with ffmpeg's
     /// message, when there is no frame there.
     pub async fn at(path: &Path, t: f64) -> Self {
-        let out = tokio::process::Command::new("ffmpeg")
-            .args(["-v", "error", "-nostdin"])
-            // No seek for t = 0: ffmpeg 5.1 returns no frame at all for `-ss 0` on a JPEG.
-            .args(if t > 0.0 {
-                vec!["-ss".to_owned(), format!("{t:.3}")]
-            } else {
-                vec![]
-            })
-            .arg("-i")
-            .arg(path)
-            .args(["-frames:v", "1", "-vf"])
-            .arg(format!("scale={WIDTH}:{HEIGHT}"))
-            .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
-            .output()
-            .await
-            .expect("running ffmpeg");
-        assert!(
-            out.status.success(),
-            "reading the frame at {t} s of {}: {}",
-            path.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(
-            out.stdout.len(),
-            (WIDTH * HEIGHT * 3) as usize,
-            "one frame at {t} s of {}",
-            path.display()
-        );
-        Self(out.stdout)
+        // No seek for t = 0: ffmpeg 5.1 returns no frame at all for `-ss 0` on a JPEG.
+        let seek = (t > 0.0).then_some(t);
+        let what = format!("the frame at {t} s of {}", path.display());
+        let filter = format!("scale={WIDTH}:{HEIGHT}");
+        Self(rgb(path, seek, &filter, (WIDTH * HEIGHT * 3) as usize, &what).await)
     }
 
     /// Mean channel value, 0–255: about 0 for black; a portrait clip between its black
@@ -72,29 +48,46 @@ impl Frame {
 /// Mean colour (RGB) of the `w`x`h` block at (`x`, `y`) of the frame at `t` seconds of
 /// `path`, at the source's own size.
 pub async fn region_rgb(path: &Path, t: f64, x: u32, y: u32, w: u32, h: u32) -> [u8; 3] {
-    let out = tokio::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-nostdin", "-ss", &format!("{t:.3}"), "-i"])
+    let what = format!("a block at {t} s of {}", path.display());
+    // `area` averages the whole block into the one pixel.
+    let filter = format!("crop={w}:{h}:{x}:{y},scale=1:1:flags=area");
+    let px = rgb(path, Some(t), &filter, 3, &what).await;
+    [px[0], px[1], px[2]]
+}
+
+/// Like [`region_rgb`], of frame number `n` (from 0) decoded from the start: ffmpeg's
+/// `-ss` lands a frame or two late in files with an edit list (x264's B-frame delay),
+/// too coarse next to a bumper join.
+pub async fn frame_region_rgb(path: &Path, n: usize, x: u32, y: u32, w: u32, h: u32) -> [u8; 3] {
+    let what = format!("a block of frame {n} of {}", path.display());
+    let filter = format!("select=eq(n\\,{n}),crop={w}:{h}:{x}:{y},scale=1:1:flags=area");
+    let px = rgb(path, None, &filter, 3, &what).await;
+    [px[0], px[1], px[2]]
+}
+
+/// One frame of `path` (at `seek` seconds, else the first `filter` passes) through
+/// `filter`, as `len` bytes of RGB. Panics with ffmpeg's message otherwise.
+async fn rgb(path: &Path, seek: Option<f64>, filter: &str, len: usize, what: &str) -> Vec<u8> {
+    let mut command = tokio::process::Command::new("ffmpeg");
+    command.args(["-v", "error", "-nostdin"]);
+    if let Some(t) = seek {
+        command.args(["-ss", &format!("{t:.3}")]);
+    }
+    let out = command
+        .arg("-i")
         .arg(path)
-        .args(["-frames:v", "1", "-vf"])
-        // `area` averages the whole block into the one pixel.
-        .arg(format!("crop={w}:{h}:{x}:{y},scale=1:1:flags=area"))
+        .args(["-frames:v", "1", "-vf", filter])
         .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
         .output()
         .await
         .expect("running ffmpeg");
     assert!(
         out.status.success(),
-        "reading a block at {t} s of {}: {}",
-        path.display(),
+        "reading {what}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(
-        out.stdout.len(),
-        3,
-        "one pixel at {t} s of {}",
-        path.display()
-    );
-    [out.stdout[0], out.stdout[1], out.stdout[2]]
+    assert_eq!(out.stdout.len(), len, "{what}: one frame of {len} bytes");
+    out.stdout
 }
 
 /// Whether two colours are within `tolerance` on every channel (H.264 and 4:2:0 move a

@@ -9,40 +9,9 @@ use skillreel_shared::media::{MediaSource, assets, ffmpeg, pipeline, reference, 
 
 use super::{assert_color, clip, config, pixel};
 
-/// Mean RGB of the 4x4 block at (`x`, `y`) of frame number `n` (from 0), decoded from the
-/// start: ffmpeg's `-ss` lands a frame or two late in files with an edit list (x264's
-/// B-frame delay), which is too coarse at a join.
+/// Mean RGB of the 4x4 block at (`x`, `y`) of frame number `n` (from 0).
 async fn pixel_of_frame(video: &Path, n: usize, x: u32, y: u32) -> [u8; 3] {
-    let filter = format!("select=eq(n\\,{n}),crop=4:4:{x}:{y}");
-    let input = video.to_string_lossy();
-    let args = [
-        "-v",
-        "error",
-        "-i",
-        &input,
-        "-vf",
-        &filter,
-        "-frames:v",
-        "1",
-        "-f",
-        "rawvideo",
-        "-pix_fmt",
-        "rgb24",
-        "-",
-    ];
-    let raw = ffmpeg::capture(Path::new("ffmpeg"), &args, Duration::from_secs(60))
-        .await
-        .unwrap();
-    assert_eq!(raw.len(), 4 * 4 * 3, "one 4x4 rgb24 frame expected");
-    let mean = |c: usize| {
-        (raw.iter()
-            .skip(c)
-            .step_by(3)
-            .map(|v| u32::from(*v))
-            .sum::<u32>()
-            / 16) as u8
-    };
-    [mean(0), mean(1), mean(2)]
+    skillreel_shared::testing::pixels::frame_region_rgb(video, n, x, y, 4, 4).await
 }
 
 /// `(pts in seconds, key frame)` of every video frame, in presentation order.
