@@ -21,3 +21,4 @@ pub mod tempdirs;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tls;
+pub mod votes;

@@ -61,6 +61,8 @@ pub struct WebMetrics {
     /// Request body bytes read by the upload routes (classic and resumable), by route:
     /// what uploads cost a web instance in bandwidth.
     pub upload_body_bytes: Family<RouteLabels, Counter>,
+    /// Votes per batch written by the vote batcher (group commit).
+    pub vote_batch_size: Histogram,
 }
 
 impl std::fmt::Debug for WebMetrics {
@@ -106,6 +108,17 @@ impl Default for WebMetrics {
             "1 while the Redis subscription to video events is up",
             events_subscribed.clone(),
         );
+        let vote_batch_size = Histogram::new(
+            [
+                1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+            ]
+            .into_iter(),
+        );
+        registry.register(
+            "vote_batch_size",
+            "Votes per batch written by the vote batcher",
+            vote_batch_size.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             requests,
@@ -115,6 +128,7 @@ impl Default for WebMetrics {
             events_subscribed,
 
             upload_body_bytes,
+            vote_batch_size,
         }
     }
 }
@@ -129,6 +143,11 @@ impl WebMetrics {
         };
         self.requests.get_or_create(&labels).inc();
         self.latency.get_or_create(&labels).observe(seconds);
+    }
+
+    /// Records one batch of `votes` written by the vote batcher.
+    pub fn vote_batch(&self, votes: usize) {
+        self.vote_batch_size.observe(votes as f64);
     }
 
     /// Counts `bytes` of request body read on `route`.

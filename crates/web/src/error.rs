@@ -129,14 +129,13 @@ impl ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
-        match err {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                Self::Unavailable(
-                    "database unavailable, try again shortly".into(),
-                    err.to_string(),
-                )
-            }
-            other => Self::Internal(other.to_string()),
+        if skillreel_shared::db::is_unavailable(&err) {
+            Self::Unavailable(
+                "database unavailable, try again shortly".into(),
+                err.to_string(),
+            )
+        } else {
+            Self::Internal(err.to_string())
         }
     }
 }

@@ -15,6 +15,7 @@ use skillreel_shared::{
     queue::{self, JobQueue},
     ratelimit::{RateLimiter, slots::ClientSlots},
     storage::{self, Storage, local::LocalStore},
+    votes::VoteBatcher,
 };
 use sqlx::PgPool;
 
@@ -33,6 +34,8 @@ pub struct AppState {
     pub queue: JobQueue,
     /// Cache of public reads.
     pub cache: PublicCache,
+    /// Votes, written in batches (group commit).
+    pub votes: VoteBatcher,
     /// Token signer.
     pub tokens: Tokens,
     /// Password hasher.
@@ -81,9 +84,13 @@ impl AppState {
             StorageBackend::S3 => None,
         };
         let hasher = PasswordHasher::new(&config.auth).context("initialising bcrypt")?;
+        let cache = PublicCache::new(redis.clone(), &config.redis.prefix, config.cache.clone());
+        let metrics = WebMetrics::default();
+        let votes = VoteBatcher::start(db.clone(), &config.votes, cache.clone(), metrics.clone());
         Ok(Self {
             queue: JobQueue::new(redis.clone(), &config.redis),
-            cache: PublicCache::new(redis.clone(), &config.redis.prefix, config.cache.clone()),
+            cache,
+            votes,
             limiter: RateLimiter::new(redis.clone(), &config.redis, config.limits.clone()),
             hash_slots: ClientSlots::new(config.limits.hashes_per_client),
             tokens: Tokens::new(&config.auth.jwt_secret, config.auth.token_ttl),
@@ -92,7 +99,7 @@ impl AppState {
             redis,
             storage,
             local_media,
-            metrics: WebMetrics::default(),
+            metrics,
             uploads: UploadSlots::new(&config.upload),
             events: Hub::start(&config.redis).context("the Redis URL of the events relay")?,
             event_streams: StreamSlots::new(&config.events),

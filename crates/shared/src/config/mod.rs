@@ -73,6 +73,9 @@
 //! | `EVENTS_RECHECK_SECS` | while it is up, streams still read their row this often [`15`] |
 //! | `EVENTS_MAX_STREAMS` | live status streams open at once per web process; beyond it `503` [`1000`] |
 //! | `EVENTS_MAX_STREAMS_PER_PLAYER` | streams of one player open at once per web process; beyond it `429` [`8`] |
+//! | `VOTE_BATCH_MAX` | most votes one web instance writes in one statement [`256`] |
+//! | `VOTE_BATCHES_IN_FLIGHT` | vote batches one web instance writes at once [`2`] |
+//! | `VOTE_CACHE_REFRESH_MS` | votes invalidate the public caches at most this often per instance [`250`] |
 //!
 //! Rate limits and `TRUSTED_PROXIES`: see [`limits`]. TLS to PostgreSQL and Redis
 //! (`REDIS_CA_FILE`, `ALLOW_PLAINTEXT_BACKENDS`): see [`backends`].
@@ -83,12 +86,14 @@ mod events;
 pub mod limits;
 pub mod secrets;
 mod upload;
+mod votes;
 
 use std::{path::PathBuf, time::Duration};
 
 use secrecy::SecretString;
 
 pub use self::events::EventsConfig;
+pub use self::votes::VotesConfig;
 pub use self::{limits::RateLimitConfig, secrets::Environment, upload::UploadLimits};
 
 /// Everything a process needs to run.
@@ -118,6 +123,8 @@ pub struct Config {
     pub limits: RateLimitConfig,
     /// Live status streams.
     pub events: EventsConfig,
+    /// Vote batching.
+    pub votes: VotesConfig,
 }
 
 /// HTTP listener settings.
@@ -557,6 +564,7 @@ impl Config {
             },
             limits: RateLimitConfig::from_source(src)?,
             events: EventsConfig::from_source(src)?,
+            votes: VotesConfig::from_source(src)?,
         })
     }
 }

@@ -42,6 +42,33 @@ pub async fn migrate(pool: &PgPool) -> Result<(), MigrateError> {
     MIGRATOR.run(pool).await
 }
 
+/// Whether `err` means PostgreSQL is unreachable, restarting or out of resources (a
+/// `503` and a retry later), rather than a refusal of the statement itself: no
+/// connection (I/O, TLS, pool timeout or closed), or SQLSTATE class 08 (connection
+/// exception), 53 (insufficient resources) or 57 (operator intervention: shutdown,
+/// restart, a cancelled query).
+pub fn is_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            ["08", "53", "57"]
+                .iter()
+                .any(|class| code.starts_with(class))
+        }),
+        _ => false,
+    }
+}
+
+/// Whether `err` is a lost deadlock or serialization race (SQLSTATE `40P01`, `40001`):
+/// the transaction was rolled back and may simply run again.
+pub fn is_retryable_race(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.code().is_some_and(|c| c == "40P01" || c == "40001"))
+}
+
 /// Whether `err` is a unique-constraint violation of `constraint` (index or constraint name).
 pub fn is_unique_violation(err: &sqlx::Error, constraint: &str) -> bool {
     match err {

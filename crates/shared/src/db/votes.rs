@@ -1,6 +1,13 @@
 //! Votes: one per player and video, enforced by the primary key.
+//!
+//! A batch of votes is one call of the `cast_votes` function (migration
+//! `20261202000003`): one round trip and one transaction that checks every vote (the
+//! voter exists, the video is public and not the voter's own), inserts the eligible ones
+//! with one `INSERT … ON CONFLICT DO NOTHING`, and raises each video's `votes_count` once
+//! by the batch's votes for it; statement triggers carry the sums to the owners' totals.
+//! Locks are taken in a fixed order, so concurrent batches never deadlock.
 
-use sqlx::PgPool;
+use sqlx::PgExecutor;
 
 /// What happened to a vote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,41 +20,63 @@ pub enum VoteOutcome {
     OwnVideo,
     /// No such video, or it is not public.
     NotFound,
+    /// The voter's account does not exist (any more).
+    UnknownPlayer,
 }
 
-/// Casts a vote. Concurrent duplicates are serialised by the primary key: the
-/// second insert waits for the first and then does nothing.
-pub async fn cast(db: &PgPool, video_id: i64, player_id: i64) -> Result<VoteOutcome, sqlx::Error> {
-    let mut tx = db.begin().await?;
-    let video: Option<(i64, String)> =
-        sqlx::query_as("SELECT owner_id, status FROM videos WHERE id = $1")
-            .bind(video_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let outcome = match video {
-        None => VoteOutcome::NotFound,
-        Some((_, status)) if status != "public" => VoteOutcome::NotFound,
-        Some((owner, _)) if owner == player_id => VoteOutcome::OwnVideo,
-        Some(_) => {
-            let inserted = sqlx::query(
-                "INSERT INTO votes (video_id, player_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            )
-            .bind(video_id)
-            .bind(player_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if inserted == 0 {
-                VoteOutcome::AlreadyVoted
-            } else {
-                sqlx::query("UPDATE videos SET votes_count = votes_count + 1 WHERE id = $1")
-                    .bind(video_id)
-                    .execute(&mut *tx)
-                    .await?;
-                VoteOutcome::Registered
+impl VoteOutcome {
+    fn parse(outcome: &str) -> Result<Self, sqlx::Error> {
+        Ok(match outcome {
+            "registered" => Self::Registered,
+            "already-voted" => Self::AlreadyVoted,
+            "own-video" => Self::OwnVideo,
+            "not-found" => Self::NotFound,
+            "unknown-player" => Self::UnknownPlayer,
+            other => {
+                return Err(sqlx::Error::Protocol(format!(
+                    "cast_votes answered an unknown outcome {other:?}"
+                )));
             }
-        }
-    };
-    tx.commit().await?;
-    Ok(outcome)
+        })
+    }
+}
+
+/// One vote: `(video_id, player_id)`.
+pub type Ballot = (i64, i64);
+
+/// Casts a batch of votes in one transaction; answers one outcome per ballot, in order.
+/// A pair repeated inside the batch is registered at most once.
+pub async fn cast_batch(
+    db: impl PgExecutor<'_>,
+    ballots: &[Ballot],
+) -> Result<Vec<VoteOutcome>, sqlx::Error> {
+    let (videos, players): (Vec<i64>, Vec<i64>) = ballots.iter().copied().unzip();
+    let rows: Vec<(i32, String)> =
+        sqlx::query_as("SELECT vote_slot, vote_outcome FROM cast_votes($1, $2)")
+            .bind(&videos)
+            .bind(&players)
+            .fetch_all(db)
+            .await?;
+    let mut outcomes = vec![None; ballots.len()];
+    for (slot, outcome) in rows {
+        let slot = usize::try_from(slot - 1)
+            .ok()
+            .filter(|s| *s < ballots.len())
+            .ok_or_else(|| sqlx::Error::Protocol(format!("cast_votes answered slot {slot}")))?;
+        outcomes[slot] = Some(VoteOutcome::parse(&outcome)?);
+    }
+    outcomes
+        .into_iter()
+        .map(|o| o.ok_or_else(|| sqlx::Error::Protocol("cast_votes skipped a ballot".into())))
+        .collect()
+}
+
+/// Casts one vote (a batch of one).
+pub async fn cast(
+    db: impl PgExecutor<'_>,
+    video_id: i64,
+    player_id: i64,
+) -> Result<VoteOutcome, sqlx::Error> {
+    let outcomes = cast_batch(db, &[(video_id, player_id)]).await?;
+    Ok(outcomes[0])
 }

@@ -1,7 +1,8 @@
 //! Public routes: the gallery, votes and rankings.
 //!
 //! The two reads are served from [`PublicCache`](skillreel_shared::cache::PublicCache)
-//! as ready-made JSON bytes; a vote or a publication invalidates them. While PostgreSQL
+//! as ready-made JSON bytes; a publication invalidates them at once, votes at most every
+//! `VOTE_CACHE_REFRESH_MS` (the vote batcher, [`skillreel_shared::votes`]). While PostgreSQL
 //! is down they answer the last good answer, with `x-cache: stale`; only a request no
 //! one made before answers `503`.
 
@@ -18,13 +19,14 @@ use skillreel_shared::{
     cache::{Cached, Namespace},
     db::{self, votes::VoteOutcome},
     domain::{self, Page},
+    votes::VoteError,
 };
 use utoipa::{IntoParams, ToSchema};
 
 use super::videos::playable_url;
 use crate::{
     error::{ApiError, ApiResult, ErrorBody},
-    extract::{CurrentPlayer, Query, VideoId},
+    extract::{Query, TokenPlayer, VideoId, unknown_player},
     state::AppState,
 };
 
@@ -175,17 +177,19 @@ pub struct VoteResponse {
               (status = 503, description = "the database is down", body = ErrorBody)))]
 pub async fn vote(
     State(state): State<AppState>,
-    CurrentPlayer(player): CurrentPlayer,
+    TokenPlayer(player): TokenPlayer,
     VideoId(id): VideoId,
 ) -> ApiResult<JsonResponse<VoteResponse>> {
-    match db::votes::cast(&state.db, id, player).await? {
-        VoteOutcome::Registered => {
-            state.cache.invalidate(Namespace::Rankings).await;
-            state.cache.invalidate(Namespace::PublicVideos).await;
-            Ok(JsonResponse(VoteResponse {
-                message: "Vote successfully registered",
-            }))
+    let outcome = state.votes.cast(id, player).await.map_err(|e| match e {
+        VoteError::Unavailable(cause) => {
+            ApiError::Unavailable("database unavailable, try again shortly".into(), cause)
         }
+        VoteError::Failed(cause) => ApiError::Internal(cause),
+    })?;
+    match outcome {
+        VoteOutcome::Registered => Ok(JsonResponse(VoteResponse {
+            message: "Vote successfully registered",
+        })),
         VoteOutcome::AlreadyVoted => Err(ApiError::BadRequest(
             "already-voted",
             "You have already voted for this video".into(),
@@ -194,6 +198,7 @@ pub async fn vote(
             "You cannot vote for your own video".into(),
         )),
         VoteOutcome::NotFound => Err(ApiError::NotFound("Video not found".into())),
+        VoteOutcome::UnknownPlayer => Err(unknown_player()),
     }
 }
 
