@@ -2,6 +2,7 @@
 
 mod auth;
 mod events;
+mod flood;
 mod helpers;
 mod input;
 mod limits;
@@ -15,3 +16,4 @@ mod slow;
 mod startup;
 mod upload;
 mod videos;
+mod vote_night;
