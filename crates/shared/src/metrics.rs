@@ -108,12 +108,9 @@ impl Default for WebMetrics {
             "1 while the Redis subscription to video events is up",
             events_subscribed.clone(),
         );
-        let vote_batch_size = Histogram::new(
-            [
-                1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
-            ]
-            .into_iter(),
-        );
+        let vote_batch_size = Histogram::new([
+            1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+        ]);
         registry.register(
             "vote_batch_size",
             "Votes per batch written by the vote batcher",
