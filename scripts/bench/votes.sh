@@ -8,7 +8,10 @@
 # Usage: scripts/bench/votes.sh [rounds, default 3] [extra `skillreel-load votes` flags...]
 #   scripts/bench/votes.sh 5                                   # 5 x (distinct, one), interleaved
 #   scripts/bench/votes.sh 3 --readers 8 --reader-city seeded  # with rankings readers
-# Env: NO_BUILD=1 skips the release build; BIN, BENCH_PORT, BENCH_DB_URL (default
+# The runs seed and delete their own players and videos, so any migrated database works;
+# on skillreel_bench seeded as in docs/PERFORMANCE.md §1 (10,000 ranked players) the
+# rankings readers read what the read-path figures read.
+# Env: NO_BUILD=1 skips the release build; BENCH_PORT (default: a free port); BIN, BENCH_DB_URL (default
 # skillreel_bench, created when missing, migrated by the web) as in scripts/bench/env.sh;
 # VOTES_RESULTS_DIR (default var/bench/votes, git-ignored) receives one folder per run.
 # Prints one line per run, then a markdown table of the medians per owner distribution.
@@ -16,6 +19,9 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 cd "$REPO_ROOT"
+# A free port unless one is given: a web already listening on the default port would
+# otherwise answer the readiness check and be measured instead.
+BENCH_PORT="${BENCH_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
 # shellcheck source=scripts/bench/env.sh
 source scripts/bench/env.sh
 ROUNDS="${1:-3}"
@@ -38,6 +44,7 @@ cleanup() {
 }
 trap cleanup EXIT
 start_web RATE_LIMITS=off
+kill -0 "$WEB_PID" 2>/dev/null || die "the web exited at start (port $BENCH_PORT taken?); see $BENCH_DIR/web.log"
 
 # votes OWNERS LABEL RESULTS-DIR [flags...]: one harness run; prints its results folder.
 votes() {
