@@ -140,10 +140,9 @@ async fn a_short_vote_night_counts_every_answer_and_leaves_nothing(db: PgPool) {
         s.votes.statuses
     );
     assert!(s.votes.per_s > 0.0 && s.votes.latency.is_some());
-    assert!(
-        s.votes.connects >= 8,
-        "each connection opened at least once"
-    );
+    // Keep-alive held: no connection was reopened (a task that found the pairs gone
+    // before its first vote opened none).
+    assert!((1..=8).contains(&s.votes.connects), "{}", s.votes.connects);
     // The database saw the same: one row per 200, counters equal to the rows.
     assert_eq!(s.recount.vote_rows, 100);
     assert_eq!(
