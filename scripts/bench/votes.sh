@@ -40,7 +40,8 @@ psql -q "${BENCH_DB_URL%/*}/postgres" -tc "SELECT 1 FROM pg_database WHERE datna
 
 cleanup() {
   stop_web || true
-  redis-cli --scan --pattern "$BENCH_PREFIX:*" 2>/dev/null | xargs -r redis-cli del >/dev/null 2>&1 || true
+  # One key a line: the cache keys of a city's ranking hold the city, spaces included.
+  redis-cli --scan --pattern "$BENCH_PREFIX:*" 2>/dev/null | xargs -r -d '\n' redis-cli del >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 start_web RATE_LIMITS=off
