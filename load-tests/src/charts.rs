@@ -340,6 +340,10 @@ pub fn regenerate(dir: &Path) -> Result<Vec<PathBuf>> {
             web_charts(dir, &summary.scenario, &report::read_csv(&rows)?, text)
         }
         Summary::Worker(_) => worker_charts(dir, &report::read_csv(&rows)?, text),
+        Summary::Votes(_) => Err(anyhow!(
+            "a votes run has no charts; its per-second figures are in {}",
+            rows.display()
+        )),
     }
 }
 

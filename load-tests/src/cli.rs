@@ -11,7 +11,7 @@ use crate::report::{self, Criteria, Summary, WebSettings, WebSummary};
 use crate::stats::{LatencySummary, verdict};
 use crate::target::{check_base_url, parse_duration};
 use crate::web::{self, Mix, Profile, WebConfig, WebRun};
-use crate::{charts, worker};
+use crate::{charts, votes, worker};
 
 /// Default output root: `load-tests/results` of this checkout.
 pub const DEFAULT_RESULTS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/results");
@@ -34,6 +34,8 @@ pub enum Command {
     Web(WebArgs),
     /// Inject processing jobs straight into the queue and watch the workers drain it.
     Worker(worker::WorkerArgs),
+    /// Vote night: a flood of unique votes, with rankings readers and a visibility probe.
+    Votes(votes::VotesArgs),
     /// Redraw the PNG charts of a results folder from its CSV/JSON files.
     Charts {
         /// A folder written by a previous run.

@@ -10,5 +10,6 @@ pub mod cli;
 pub mod report;
 pub mod stats;
 pub mod target;
+pub mod votes;
 pub mod web;
 pub mod worker;

@@ -19,6 +19,9 @@ async fn main() -> Result<()> {
         Command::Worker(args) => {
             skillreel_load::worker::run_worker(&args).await?;
         }
+        Command::Votes(args) => {
+            skillreel_load::votes::run_votes(&args).await?;
+        }
         Command::Charts { results_dir } => {
             for file in charts::regenerate(&results_dir)? {
                 println!("{}", file.display());

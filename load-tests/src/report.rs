@@ -14,12 +14,13 @@ use crate::stats::{
     self, Endpoint, EndpointStats, LatencySummary, MAX_ERROR_RATE, P95_LIMIT_MS, RunStats,
     SecondStats, Verdict,
 };
+use crate::votes::VotesSummary;
 use crate::web::{SeedReport, StopReason};
 use crate::worker::WorkerSummary;
 
 /// File names inside a results folder.
 pub const SUMMARY_FILE: &str = "summary.json";
-/// Per-second series (web runs: traffic; worker runs: queue).
+/// Per-second series (web runs: traffic; worker runs: queue; votes runs: answers).
 pub const TIMESERIES_FILE: &str = "timeseries.csv";
 /// Per-endpoint totals of a web run.
 pub const ENDPOINTS_FILE: &str = "endpoints.csv";
@@ -39,6 +40,8 @@ pub enum Summary {
     Web(Box<WebSummary>),
     /// A worker scenario.
     Worker(Box<WorkerSummary>),
+    /// The vote-night scenario.
+    Votes(Box<VotesSummary>),
 }
 
 /// The settings a web run used, recorded so a result can be reproduced.

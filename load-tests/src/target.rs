@@ -48,6 +48,16 @@ pub fn check_host(host: &str, what: &str, allow_remote: bool) -> Result<()> {
     Ok(())
 }
 
+/// Refuses a back-end URL (`DATABASE_URL`, `REDIS_URL`…) whose host is not loopback
+/// unless `allow_remote`; a URL without a host (a Unix socket) is local by definition.
+pub fn check_backend_url(what: &str, url: &str, allow_remote: bool) -> Result<()> {
+    let parsed = Url::parse(url).with_context(|| format!("{what} is not a URL"))?;
+    if let Some(host) = parsed.host_str().filter(|h| !h.is_empty()) {
+        check_host(host, what, allow_remote)?;
+    }
+    Ok(())
+}
+
 /// Joins an API path (starting with `/`) onto the base URL, keeping any path prefix
 /// the base carries (an implementation mounted under `/v1` still works).
 pub fn endpoint_url(base: &Url, path: &str) -> String {

@@ -17,7 +17,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::observe::JobState;
-use crate::target::check_host;
+use crate::target::{check_backend_url, check_host};
 
 /// Connections to PostgreSQL, Redis and the object store.
 pub struct Backends {
@@ -33,11 +33,7 @@ pub fn check_local(config: &Config, allow_remote: bool) -> Result<()> {
         ("DATABASE_URL", config.database.url.expose_secret()),
         ("REDIS_URL", config.redis.url.expose_secret()),
     ] {
-        let parsed = Url::parse(url).with_context(|| format!("{what} is not a URL"))?;
-        // No host means a Unix socket, which is local by definition.
-        if let Some(host) = parsed.host_str().filter(|h| !h.is_empty()) {
-            check_host(host, what, allow_remote)?;
-        }
+        check_backend_url(what, url, allow_remote)?;
     }
     if config.storage.backend == StorageBackend::S3 {
         match &config.storage.endpoint_url {
