@@ -33,7 +33,7 @@ use tower_http::{
 use tracing::Instrument;
 
 use crate::error::{ApiError, InternalCause};
-pub use crate::state::AppState;
+pub use crate::state::{AppState, Services};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 

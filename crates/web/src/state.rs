@@ -19,9 +19,23 @@ use skillreel_shared::{
 };
 use sqlx::PgPool;
 
-/// Everything a handler needs. Cheap to clone.
+/// Everything a handler needs: one shared [`Services`]. Cloning it (axum does, for every
+/// extractor and middleware of every request) copies a pointer, not the services'
+/// strings, keys and connection settings.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// The services behind [`AppState`].
+#[derive(Clone)]
+pub struct Services {
     /// PostgreSQL pool.
     pub db: PgPool,
     /// Redis connection (reconnects by itself).
@@ -87,7 +101,7 @@ impl AppState {
         let cache = PublicCache::new(redis.clone(), &config.redis.prefix, config.cache.clone());
         let metrics = WebMetrics::default();
         let votes = VoteBatcher::start(db.clone(), &config.votes, cache.clone(), metrics.clone());
-        Ok(Self {
+        Ok(Self(Arc::new(Services {
             queue: JobQueue::new(redis.clone(), &config.redis),
             cache,
             votes,
@@ -104,7 +118,14 @@ impl AppState {
             events: Hub::start(&config.redis).context("the Redis URL of the events relay")?,
             event_streams: StreamSlots::new(&config.events),
             config: Arc::new(config),
-        })
+        })))
+    }
+
+    /// The same services with another job queue (tests point it at a Redis of their own).
+    pub fn with_queue(&self, queue: JobQueue) -> Self {
+        let mut services = (*self.0).clone();
+        services.queue = queue;
+        Self(Arc::new(services))
     }
 }
 

@@ -318,8 +318,10 @@ async fn a_queue_outage_undoes_the_upload(db: PgPool) {
         redis::aio::ConnectionManagerConfig::new().set_number_of_retries(0),
     )
     .unwrap();
-    let mut state = app.state.clone();
-    state.queue = skillreel_shared::queue::JobQueue::new(conn, &state.config.redis);
+    let state = app.state.with_queue(skillreel_shared::queue::JobQueue::new(
+        conn,
+        &app.state.config.redis,
+    ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(skillreel_web::serve(
