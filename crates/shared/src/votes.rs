@@ -15,6 +15,8 @@
 //! have been stored (a commit whose answer was lost), never the other way round. A batch
 //! refused for another reason (a voter deleted between the check and the insert, say) is
 //! written again one ballot at a time, so one bad ballot fails only its own request.
+//! After a batch found the database unreachable, one batch at a time probes it and the
+//! others are answered `503` at once, until a probe gets through.
 //!
 //! The batches are per instance; correctness is the database's (the primary key, the
 //! lock order of `cast_votes`), so any number of instances can write at once.
@@ -99,6 +101,7 @@ impl VoteBatcher {
             db,
             metrics,
             refresh,
+            outage: Outage::default(),
         };
         tokio::spawn(collect(
             receiver,
@@ -158,13 +161,73 @@ struct Writer {
     db: PgPool,
     metrics: WebMetrics,
     refresh: Refresh,
+    outage: Outage,
+}
+
+/// Fail fast while the database is down: after a batch failed because PostgreSQL was
+/// unreachable, one batch at a time tries again (the probe) and the others are answered
+/// `503` at once, instead of each waiting out the pool's connect timeout. The first probe
+/// that gets through closes the outage.
+#[derive(Default)]
+struct Outage(std::sync::Mutex<OutageState>);
+
+#[derive(Default)]
+struct OutageState {
+    down: bool,
+    probing: bool,
+}
+
+/// Whether an admitted batch is the outage's probe.
+#[derive(Clone, Copy)]
+struct Probe(bool);
+
+impl Outage {
+    /// `None`: refuse the batch now. `Some`: write it.
+    fn admit(&self) -> Option<Probe> {
+        let mut state = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match (state.down, state.probing) {
+            (false, _) => Some(Probe(false)),
+            (true, false) => {
+                state.probing = true;
+                Some(Probe(true))
+            }
+            (true, true) => None,
+        }
+    }
+
+    /// Records how an admitted batch went.
+    fn settle(&self, probe: Probe, unavailable: bool) {
+        let mut state = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if probe.0 {
+            state.probing = false;
+        }
+        if unavailable && !state.down {
+            tracing::warn!(
+                "vote batches: the database is unreachable; answering 503 at once until a probe batch gets through"
+            );
+        } else if !unavailable && state.down {
+            tracing::info!("vote batches: the database answers again");
+        }
+        state.down = unavailable;
+    }
 }
 
 impl Writer {
     async fn write(&self, batch: Vec<Pending>) {
         let ballots: Vec<Ballot> = batch.iter().map(|p| p.ballot).collect();
         self.metrics.vote_batch(ballots.len());
-        match self.cast(&ballots).await {
+        let Some(probe) = self.outage.admit() else {
+            let e =
+                VoteError::Unavailable("the database did not answer the last vote batch".into());
+            for pending in batch {
+                let _ = pending.reply.send(Err(e.clone()));
+            }
+            return;
+        };
+        let written = self.cast(&ballots).await;
+        self.outage
+            .settle(probe, matches!(written, Err(VoteError::Unavailable(_))));
+        match written {
             Ok(outcomes) => self.answer(batch, outcomes).await,
             Err(VoteError::Failed(e)) if batch.len() > 1 => {
                 tracing::warn!(error = %e, votes = batch.len(), "vote batch refused; writing its votes one by one");
