@@ -304,15 +304,9 @@ async fn vote_loop(flood: Arc<Flood>) -> Tally {
         };
         let uri = &flood.vote_uris[video as usize];
         let auth = &flood.voter_auth[voter as usize];
-        let sent = Instant::now();
-        let answer = tokio::select! {
-            answer = conn.send(Method::POST, uri, Some(auth)) => answer,
-            () = flood.abandon.cancelled() => {
-                tally.unfinished += 1;
-                break;
-            }
-        };
-        tally.record(flood.start, sent, answer.map(|a| a.status));
+        if !timed_send(&flood, &mut conn, &mut tally, Method::POST, uri, Some(auth)).await {
+            break;
+        }
     }
     tally.connects = conn.connects;
     tally
@@ -327,18 +321,35 @@ async fn read_loop(flood: Arc<Flood>, first: usize) -> Tally {
     while (turn == first || !flood.aux_stop.is_cancelled()) && flood.take_budget() {
         let uri = &flood.reader_uris[turn % flood.reader_uris.len()];
         turn += 1;
-        let sent = Instant::now();
-        let answer = tokio::select! {
-            answer = conn.send(Method::GET, uri, None) => answer,
-            () = flood.abandon.cancelled() => {
-                tally.unfinished += 1;
-                break;
-            }
-        };
-        tally.record(flood.start, sent, answer.map(|a| a.status));
+        if !timed_send(&flood, &mut conn, &mut tally, Method::GET, uri, None).await {
+            break;
+        }
     }
     tally.connects = conn.connects;
     tally
+}
+
+/// Sends one request and records its answer and latency; `false` when the run was
+/// abandoned meanwhile (the request is counted unfinished).
+async fn timed_send(
+    flood: &Flood,
+    conn: &mut Conn,
+    tally: &mut Tally,
+    method: Method,
+    uri: &Uri,
+    auth: Option<&HeaderValue>,
+) -> bool {
+    let sent = Instant::now();
+    tokio::select! {
+        answer = conn.send(method, uri, auth) => {
+            tally.record(flood.start, sent, answer.map(|a| a.status));
+            true
+        }
+        () = flood.abandon.cancelled() => {
+            tally.unfinished += 1;
+            false
+        }
+    }
 }
 
 #[cfg(test)]
