@@ -70,13 +70,3 @@ pub async fn cast_batch(
         .map(|o| o.ok_or_else(|| sqlx::Error::Protocol("cast_votes skipped a ballot".into())))
         .collect()
 }
-
-/// Casts one vote (a batch of one).
-pub async fn cast(
-    db: impl PgExecutor<'_>,
-    video_id: i64,
-    player_id: i64,
-) -> Result<VoteOutcome, sqlx::Error> {
-    let outcomes = cast_batch(db, &[(video_id, player_id)]).await?;
-    Ok(outcomes[0])
-}
