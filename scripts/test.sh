@@ -42,6 +42,9 @@ WEB_BIN="$CARGO_TARGET_DIR/debug/skillreel-web" bash user_data/test/aws_e2e.sh
 log "the vendored Uppy bundle is what tools/vendor-uppy's pinned versions build"
 bash scripts/vendor-uppy.sh --check
 
+log "the vendored Chart.js is the published package of the pinned version"
+bash scripts/vendor-chartjs.sh --check
+
 log "browser end-to-end tests (headless Chromium)"
 SKILLREEL_E2E_NO_BUILD=1 bash scripts/e2e.sh
 

@@ -432,6 +432,7 @@ def deployed_checks(path: str, stack: str) -> None:
             "/skillreel/worker_concurrency": "2",
             "/skillreel/trusted_proxies": ",".join(sorted(cidrs)),
             "/skillreel/public_base_url": f"https://{parameters['DomainName']}",
+            "/skillreel/admin_emails": parameters["AdminEmails"],
         }, "parameters")
 
     @check("deployed: role policies are docs/iam/*.json with this stack's names filled in")

@@ -64,4 +64,40 @@ describe('front-end modules', () => {
     assert.equal(names.resumable, true);
     assert.deepEqual(names.plugins, [true, true]);
   });
+
+  it('loads the vendored Chart.js as the dashboard does, and buckets hourly counts', async () => {
+    const got = await page.evaluate(async () => {
+      const { chartLib, hourlySeries, baseOptions } = await import('/app/assets/js/charts.js');
+      const Chart = await chartLib();
+      const canvas = document.createElement('canvas');
+      canvas.width = 300;
+      canvas.height = 150;
+      document.body.append(canvas);
+      const chart = new Chart(canvas, {
+        type: 'bar',
+        data: { labels: ['a', 'b'], datasets: [{ data: [1, 3], backgroundColor: '#ff0000' }] },
+        options: { ...baseOptions(), responsive: false },
+      });
+      const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+      let red = 0;
+      for (let i = 0; i < data.length; i += 4) if (data[i] > 240 && data[i + 1] < 20 && data[i + 2] < 20 && data[i + 3] > 240) red += 1;
+      chart.destroy();
+      canvas.remove();
+      const now = new Date('2026-12-02T10:40:00Z');
+      const series = hourlySeries([
+        { hour: '2026-12-02T10:00:00Z', count: 2 },
+        { hour: '2026-12-02T08:00:00Z', count: 5 },
+        { hour: '2026-11-20T08:00:00Z', count: 9 }, // outside the window
+      ], 4, now);
+      return { red, version: Chart.version, series: series.map((p) => [p.hour.toISOString(), p.count]) };
+    });
+    assert.match(got.version, /^4\./);
+    assert.ok(got.red > 500, `only ${got.red} pixels of the bars drawn`);
+    assert.deepEqual(got.series, [
+      ['2026-12-02T07:00:00.000Z', 0],
+      ['2026-12-02T08:00:00.000Z', 5],
+      ['2026-12-02T09:00:00.000Z', 0],
+      ['2026-12-02T10:00:00.000Z', 2],
+    ]);
+  });
 });

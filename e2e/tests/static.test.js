@@ -5,7 +5,7 @@ import { BASE_URL } from './lib.js';
 
 describe('front-end assets', () => {
   it('serves the page at /app, /app/ and any client-side route, with a CSP', async () => {
-    for (const path of ['/app', '/app/', '/app/rankings', '/app/videos/123', '/app/my']) {
+    for (const path of ['/app', '/app/', '/app/rankings', '/app/videos/123', '/app/my', '/app/admin/moderation']) {
       const res = await fetch(BASE_URL + path);
       assert.equal(res.status, 200, path);
       assert.match(res.headers.get('content-type'), /^text\/html/, path);
@@ -24,6 +24,9 @@ describe('front-end assets', () => {
       '/app/assets/js/live.js': /^text\/javascript/,
       '/app/assets/vendor/uppy.min.js': /^text\/javascript/,
       '/app/assets/vendor/uppy.LICENSES.txt': /^text\/plain/,
+      '/app/assets/js/pages/admin/dashboard.js': /^text\/javascript/,
+      '/app/assets/vendor/chart.umd.js': /^text\/javascript/,
+      '/app/assets/vendor/chart.LICENSES.txt': /^text\/plain/,
     };
     for (const [path, type] of Object.entries(expected)) {
       const res = await fetch(BASE_URL + path);
@@ -37,12 +40,16 @@ describe('front-end assets', () => {
     }
   });
 
-  it('serves the vendored Uppy bundle with the licences of what it contains', async () => {
+  it('serves the vendored Uppy and Chart.js bundles with the licences of what they contain', async () => {
     const js = await (await fetch(`${BASE_URL}/app/assets/vendor/uppy.min.js`)).text();
     assert.match(js, /export\s*\{/, 'an ES module');
     const licences = await (await fetch(`${BASE_URL}/app/assets/vendor/uppy.LICENSES.txt`)).text();
     for (const name of ['@uppy/core', '@uppy/aws-s3', '@uppy/golden-retriever']) {
       assert.match(licences, new RegExp(`${name}@\\d+\\.\\d+\\.\\d+ \\(MIT\\)`), name);
+    }
+    const chartLicences = await (await fetch(`${BASE_URL}/app/assets/vendor/chart.LICENSES.txt`)).text();
+    for (const name of ['chart.js', '@kurkle/color']) {
+      assert.match(chartLicences, new RegExp(`${name.replace('.', '\\.')}@\\d+\\.\\d+\\.\\d+ \\(MIT\\)`), name);
     }
     // Nothing is fetched from a CDN: the page's scripts load from this origin only.
     const page = await fetch(`${BASE_URL}/app/`);

@@ -9,6 +9,8 @@
 #   scripts/bench/capacity.sh web sustained 240  # 5 min at 240 users
 #   scripts/bench/capacity.sh worker 50 2 8      # 8 jobs of a 50 MB clip, burst, WORKER_CONCURRENCY=2
 #   scripts/bench/capacity.sh worker 50 2 30 6   # 30 jobs at 6 jobs/min (sustained)
+#   scripts/bench/capacity.sh worker phone 2 6   # the 45 s phone-like clip instead (needs the
+#                                                # debug examples: cargo build --workspace --all-targets)
 #   scripts/bench/capacity.sh stop               # stop the web service, drop the DB, remove the folder
 #
 # Web runs measure the web service alone: the worker is stopped (in production it runs on
@@ -81,6 +83,12 @@ upload_clip() {
 # are spent on moving noise, so decoding costs what a phone clip of that bitrate costs
 # (50 MB = 13 Mbit/s, a phone's 1080p30; 100 MB = 27 Mbit/s, the upload limit).
 worker_clip() {
+  # `phone`: the 45 s phone-like clip of media::testclip (1080p, ~14 Mbit/s, sensor
+  # noise; cached in SKILLREEL_TEST_CACHE), through the debug example that prints its path.
+  if [ "$1" = phone ]; then
+    "$CARGO_TARGET_DIR/debug/examples/phone_clip" landscape 45 30
+    return
+  fi
   local f="$DIR/worker-clip-${1}MB.mp4" kbit=$(( $1 * 8000 * 97 / 3000 ))
   [ -s "$f" ] || ffmpeg -loglevel error -y -nostdin \
     -f lavfi -i "testsrc2=size=1920x1080:rate=30:duration=30" \
@@ -142,7 +150,8 @@ case "${1:-}" in
     ls -l "$clip"
     start_worker "$conc"
     facts
-    extra=(); label="c$conc-${mb}mb"
+    extra=(); label="c$conc-${mb}mb"; [ "$mb" = phone ] && label="c$conc-phone"
+    [ -n "${FFMPEG_THREADS:-}" ] && label="$label-t$FFMPEG_THREADS"
     [ -n "$rate" ] && { extra=(--rate "$rate"); label="$label-rate$rate"; }
     load worker --jobs "$jobs" --clip "$clip" --worker-concurrency "$conc" --workers 1 \
       --label "$label" --results-dir load-tests/results "${extra[@]}"
@@ -156,5 +165,5 @@ case "${1:-}" in
     rm -rf "$DIR"
     ;;
   *)
-    sed -n '2,16p' "$0"; exit 2 ;;
+    sed -n '2,18p' "$0"; exit 2 ;;
 esac

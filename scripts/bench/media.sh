@@ -6,7 +6,16 @@
 #   ref  - the reference one-pass render, media::reference::build_args;
 #   ours - the job's media step, media::pipeline::process with the worker's media
 #          settings and default assets, poster and preview included
-#          (crates/worker/examples/process_clip.rs), exactly as a job runs it.
+#          (crates/worker/examples/process_clip.rs), exactly as a job runs it;
+#   ours1 - the same with FFMPEG_THREADS=1 (what each job runs with when two jobs share
+#          2 cores, WORKER_CONCURRENCY=2);
+# and the floor: the work any pipeline at this spec must do to the player's 30 s, each
+# part on one thread (no threading overhead), measured apart:
+#   dec  - decoding the upload's first 30 s and fitting it into 1280x720 (DR's fit), to null;
+#   enc  - x264 veryfast CRF 23 of those 900 fitted frames, read raw from memory;
+#   raw  - reading those raw frames alone (taken off enc: floor = dec + enc - raw).
+# No bumper, logo, poster or preview is in the floor, so it is below what any real
+# command at this spec costs.
 # For each clip: ROUNDS interleaved rounds (the order rotates every round, so drifting
 # load hits every variant alike); per run CPU seconds (user+system of the whole process
 # tree: /usr/bin/time counts the children it waits for; for ours, the process() call's
@@ -31,8 +40,8 @@ rounds="${1:-3}"
 clips="${CLIPS:-landscape:45 portrait:45}"
 nice_n="${NICE:-10}"
 dir="$BENCH_DIR/media"
-rm -rf "$dir/out"
-mkdir -p "$dir/out" var/bench
+rm -rf "$dir/out" "$dir/out1"
+mkdir -p "$dir/out" "$dir/out1" var/bench
 # The worker's settings: the peer's command below is written for these.
 export MEDIA_ASSETS_DIR="$dir/assets" FFMPEG_PRESET=veryfast FFMPEG_CRF=23 RUST_LOG=warn \
   TEMP_DIR="$dir/tmp"
@@ -92,6 +101,13 @@ for spec in $clips; do
   mapfile -t assets < <("$examples/pipeline_args" "$clip" "$dir/out" assets)
   mapfile -t ref < <("$examples/pipeline_args" "$clip" "$dir/out" reference)
   mapfile -t dr < <(dr_args "$clip" "${assets[0]}" "${assets[1]}" "${assets[2]}" "$dir/out/dr.mp4")
+  # The floor's parts: the fitted frames once, raw, in memory (1.2 GB for 30 s of 720p).
+  fit="scale=1280:720:force_original_aspect_ratio=decrease,pad=1280:720:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=30,format=yuv420p"
+  rawdir=/dev/shm; [ -w "$rawdir" ] || rawdir="$dir"
+  rawfile="$rawdir/skillreel-bench-$$.yuv"
+  trap 'rm -f "$rawfile"' EXIT
+  nice -n "$nice_n" ffmpeg -v error -y -nostdin -t 30 -i "$clip" -vf "$fit" -f rawvideo "$rawfile"
+  raw_in=(-f rawvideo -pix_fmt yuv420p -s 1280x720 -r 30 -i "$rawfile")
   # The clip is what the issue asks for: 12-17 Mbit/s of video, phone-shaped.
   python3 - "$clip" "$name" >>"$facts" <<'PY'
 import json, subprocess, sys
@@ -107,13 +123,19 @@ print(f"- clip *{name}*: `{clip}`: {s['codec_name']} {s.get('profile')} {s['widt
 PY
   tail -1 "$facts" >&2
   for r in $(seq 1 "$rounds"); do
-    order=(dr ref ours)
+    order=(dr ref ours ours1 dec enc raw)
     for _ in $(seq 2 "$r"); do order=("${order[@]:1}" "${order[0]}"); done
     for v in "${order[@]}"; do
       case "$v" in
         dr) timed "$name	$r	dr" "$dir/out/dr.mp4" ffmpeg -loglevel error "${dr[@]}";;
         ref) timed "$name	$r	ref" "$dir/out/reference.mp4" ffmpeg -loglevel error "${ref[@]}";;
         ours) timed "$name	$r	ours" "$dir/out/processed.mp4" "$examples/process_clip" "$clip" "$dir/out";;
+        ours1) timed "$name	$r	ours1" "$dir/out1/processed.mp4" env FFMPEG_THREADS=1 "$examples/process_clip" "$clip" "$dir/out1";;
+        dec) timed "$name	$r	dec" "$rawfile" ffmpeg -v error -nostdin -threads 1 -t 30 -i "$clip" \
+               -filter_threads 1 -vf "$fit" -f null -;;
+        enc) timed "$name	$r	enc" "$dir/out/enc.mp4" ffmpeg -v error -y -nostdin "${raw_in[@]}" \
+               -c:v libx264 -preset veryfast -crf 23 -threads 1 -an -f mp4 "$dir/out/enc.mp4";;
+        raw) timed "$name	$r	raw" "$rawfile" ffmpeg -v error -nostdin "${raw_in[@]}" -f null -;;
       esac
     done
   done
@@ -160,6 +182,7 @@ print(f"- *{name}*, ours' frames: {len(p)} (reference {len(pts['reference'])}), 
       + ("every step 1/30 s" if not bad else f"**{len(bad)} steps off 1/30 s**, first (time s, step ms): {bad[:5]}"))
 PY
   tail -3 "$facts" >&2
+  rm -f "$rawfile"
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -175,16 +198,20 @@ for line in open(runs):
     if clip not in order: order.append(clip)
     rows[(clip, v)].append((float(cpu), float(wall), int(size), float(whole)))
 names = {"dr": "DR's one-pass command", "ref": "reference one-pass (`reference::build_args`)",
-         "ours": "ours (`pipeline::process`, poster + preview)"}
+         "ours": "ours (`pipeline::process`, poster + preview)",
+         "ours1": "ours, `FFMPEG_THREADS=1` (a job's setting at concurrency 2 on 2 cores)",
+         "dec": "floor part: decode 30 s + fit, one thread, to null",
+         "enc": "floor part: x264 of the 900 fitted frames from memory, one thread",
+         "raw": "floor part: reading those raw frames alone"}
 med = lambda k, i: statistics.median(x[i] for x in rows[k])
 print(f"## Media benchmark, {rounds} interleaved rounds per clip\n")
 print(f"{ffv}; nproc {nproc}; commit {commit}; runs at nice {nice_n}; load average before {before}, after {after}\n")
 print("| clip | variant | CPU-s (median) | wall s (median) | output MB | CPU-s per run | wall s per run |")
 print("|---|---|---|---|---|---|---|")
 for clip in order:
-    for v in ("dr", "ref", "ours"):
+    for v in ("dr", "ref", "ours", "ours1", "dec", "enc", "raw"):
         k = (clip, v)
-        per_cpu = ", ".join(f"{x[0]:.2f}" + (f" ({x[3]:.2f} whole)" if v == "ours" else "") for x in rows[k])
+        per_cpu = ", ".join(f"{x[0]:.2f}" + (f" ({x[3]:.2f} whole)" if v.startswith("ours") else "") for x in rows[k])
         per_wall = ", ".join(f"{x[1]:.2f}" for x in rows[k])
         print(f"| {clip} | {names[v]} | {med(k, 0):.2f} | {med(k, 1):.2f} | {med(k, 2) / 1e6:.2f} | {per_cpu} | {per_wall} |")
 print()
@@ -194,6 +221,12 @@ for clip in order:
     print(f"- *{clip}*: ours/DR CPU **{cpu:.3f}** (target ≤ 0.85: {'met' if cpu <= 0.85 else 'missed'}), "
           f"ours/DR wall **{med(o, 1) / med(d, 1):.3f}**; ours/reference CPU {med(o, 0) / med(r, 0):.3f}, "
           f"wall {med(o, 1) / med(r, 1):.3f}; output size ours/reference {med(o, 2) / med(r, 2):.3f}")
+    floor = med((clip, "dec"), 0) + med((clip, "enc"), 0) - med((clip, "raw"), 0)
+    print(f"- *{clip}*: floor (dec + enc − raw) **{floor:.2f} CPU-s** = **{floor / med(d, 0):.3f}** of DR's "
+          f"command (the 0.85 target is {'above' if floor / med(d, 0) < 0.85 else '**below**'} the floor); "
+          f"ours/floor {med(o, 0) / floor:.3f}; ours with one thread/DR **{med((clip, 'ours1'), 0) / med(d, 0):.3f}**, "
+          f"/floor {med((clip, 'ours1'), 0) / floor:.3f}; one thread's output size/ours "
+          f"{med((clip, 'ours1'), 2) / med(o, 2):.3f}")
 print()
 print(open(facts).read().rstrip())
 print("\nCPU-s: user+system seconds of the process tree; for ours, of the `pipeline::process` call "

@@ -19,8 +19,11 @@
 //! such an answer exists, that answer is served instead, marked [`Cached::stale`]; it
 //! then stands in locally for `local_ttl` like a fresh one, so during an outage each
 //! instance tries the database once per key and `local_ttl`, and waiting requests are
-//! not queued behind one another's timeouts. Only a key never loaded before (a cold
-//! key) waits for the load and shares its error.
+//! not queued behind one another's timeouts. A load that was only too slow is not
+//! dropped: it finishes in the background and stores its answer, so a database that
+//! answers every query in more than `stale_after` (a busy evening) still refreshes the
+//! public pages, a load's time later, instead of serving the same old answer for ever.
+//! Only a key never loaded before (a cold key) waits for the load and shares its error.
 
 use std::{
     collections::HashMap,
@@ -41,6 +44,9 @@ pub enum Namespace {
     Rankings,
     /// `GET /api/public/videos`.
     PublicVideos,
+    /// `GET /api/public/trending`: votes do not invalidate it (it follows them and the
+    /// moving window within `CACHE_REDIS_TTL_SECS`); moderation actions do.
+    Trending,
 }
 
 impl Namespace {
@@ -48,6 +54,7 @@ impl Namespace {
         match self {
             Self::Rankings => "rankings",
             Self::PublicVideos => "public-videos",
+            Self::Trending => "trending",
         }
     }
 }
@@ -160,8 +167,8 @@ impl PublicCache {
     ) -> Result<Cached, E>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Bytes, E>>,
-        E: std::fmt::Debug,
+        Fut: Future<Output = Result<Bytes, E>> + Send + 'static,
+        E: std::fmt::Debug + Send + 'static,
     {
         if let Some(hit) = self.local_get(ns, key) {
             return Ok(hit);
@@ -197,37 +204,57 @@ impl PublicCache {
         let value = match last_good {
             // A cold key has nothing to fall back on: wait for the load, share its error.
             None => load().await?,
-            Some(last_good) => match tokio::time::timeout(self.config.stale_after, load()).await {
-                Ok(Ok(value)) => value,
-                Ok(Err(e)) => {
-                    tracing::warn!(error = ?e, namespace = ns.as_str(), "cache: load failed, serving the last good answer");
-                    return Ok(self.local_put(ns, key, Bytes::from(last_good), true));
+            Some(last_good) => {
+                let mut pending = Box::pin(load());
+                match tokio::time::timeout(self.config.stale_after, &mut pending).await {
+                    Ok(Ok(value)) => value,
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = ?e, namespace = ns.as_str(), "cache: load failed, serving the last good answer");
+                        return Ok(self.local_put(ns, key, Bytes::from(last_good), true));
+                    }
+                    Err(_) => {
+                        tracing::warn!(
+                            namespace = ns.as_str(),
+                            stale_after_ms = self.config.stale_after.as_millis(),
+                            "cache: load too slow, serving the last good answer while it finishes"
+                        );
+                        // The next read after `local_ttl` finds its answer in Redis.
+                        let cache = self.clone();
+                        tokio::spawn(async move {
+                            match pending.await {
+                                Ok(value) => {
+                                    cache.store(redis_key, &last_good_key, &value).await;
+                                }
+                                Err(e) => {
+                                    tracing::warn!(error = ?e, namespace = ns.as_str(), "cache: a slow load failed");
+                                }
+                            }
+                        });
+                        return Ok(self.local_put(ns, key, Bytes::from(last_good), true));
+                    }
                 }
-                Err(_) => {
-                    tracing::warn!(
-                        namespace = ns.as_str(),
-                        stale_after_ms = self.config.stale_after.as_millis(),
-                        "cache: load too slow, serving the last good answer"
-                    );
-                    return Ok(self.local_put(ns, key, Bytes::from(last_good), true));
-                }
-            },
-        };
-        if let Some(rk) = redis_key {
-            let ttl = self.config.redis_ttl.as_secs().max(1);
-            let last_good_ttl = self.config.stale_ttl.as_secs().max(1);
-            let stored = redis::pipe()
-                .set_ex(&rk, value.as_ref(), ttl)
-                .ignore()
-                .set_ex(&last_good_key, value.as_ref(), last_good_ttl)
-                .ignore()
-                .query_async::<()>(&mut conn)
-                .await;
-            if let Err(e) = stored {
-                tracing::warn!(error = %e, "cache: could not store entry");
             }
-        }
+        };
+        self.store(redis_key, &last_good_key, &value).await;
         Ok(self.local_put(ns, key, value, false))
+    }
+
+    /// Stores a loaded answer in Redis: fresh under its generation's key (when Redis
+    /// answered the generation) and as the last good answer.
+    async fn store(&self, redis_key: Option<String>, last_good_key: &str, value: &Bytes) {
+        let Some(rk) = redis_key else { return };
+        let ttl = self.config.redis_ttl.as_secs().max(1);
+        let last_good_ttl = self.config.stale_ttl.as_secs().max(1);
+        let stored = redis::pipe()
+            .set_ex(&rk, value.as_ref(), ttl)
+            .ignore()
+            .set_ex(last_good_key, value.as_ref(), last_good_ttl)
+            .ignore()
+            .query_async::<()>(&mut self.redis.clone())
+            .await;
+        if let Err(e) = stored {
+            tracing::warn!(error = %e, "cache: could not store entry");
+        }
     }
 
     /// Invalidates a namespace everywhere: a new generation in Redis (other instances

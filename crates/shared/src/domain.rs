@@ -4,7 +4,8 @@ use std::{fmt, str::FromStr};
 
 use serde::{Deserialize, Serialize};
 
-/// Lifecycle of a video: `uploaded → processing → processed → public`, or `failed`.
+/// Lifecycle of a video: `uploaded → processing → processed → public`, or `failed`; an
+/// organizer may hide a `processed` or `public` video (`hidden`) and restore it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VideoStatus {
@@ -18,9 +19,22 @@ pub enum VideoStatus {
     Public,
     /// Gave up after the last attempt; `error` says why.
     Failed,
+    /// Hidden by an organizer (or because its owner is suspended): out of the public
+    /// list and the rankings until restored to the state it was hidden from.
+    Hidden,
 }
 
 impl VideoStatus {
+    /// Every state, in the order of a video's life.
+    pub const ALL: [Self; 6] = [
+        Self::Uploaded,
+        Self::Processing,
+        Self::Processed,
+        Self::Public,
+        Self::Failed,
+        Self::Hidden,
+    ];
+
     /// The name stored in the database and shown in the API.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -29,6 +43,7 @@ impl VideoStatus {
             Self::Processed => "processed",
             Self::Public => "public",
             Self::Failed => "failed",
+            Self::Hidden => "hidden",
         }
     }
 
@@ -37,7 +52,8 @@ impl VideoStatus {
         self == Self::Processed
     }
 
-    /// Whether the owner may delete a video in this state (public videos hold votes).
+    /// Whether the owner may delete a video in this state (public videos hold votes; a
+    /// hidden one is out of the competition, so its owner may remove it).
     pub fn can_delete(self) -> bool {
         self != Self::Public
     }
@@ -49,7 +65,7 @@ impl fmt::Display for VideoStatus {
     }
 }
 
-/// A status string that is not one of the five states.
+/// A status string that is not one of the six states.
 #[derive(Debug, thiserror::Error)]
 #[error("unknown video status {0:?}")]
 pub struct UnknownStatus(String);
@@ -64,6 +80,7 @@ impl FromStr for VideoStatus {
             "processed" => Self::Processed,
             "public" => Self::Public,
             "failed" => Self::Failed,
+            "hidden" => Self::Hidden,
             other => return Err(UnknownStatus(other.to_owned())),
         })
     }
@@ -359,7 +376,14 @@ mod tests {
 
     #[test]
     fn status_round_trips_and_rules() {
-        for s in ["uploaded", "processing", "processed", "public", "failed"] {
+        for s in [
+            "uploaded",
+            "processing",
+            "processed",
+            "public",
+            "failed",
+            "hidden",
+        ] {
             assert_eq!(s.parse::<VideoStatus>().unwrap().as_str(), s);
         }
         assert!("done".parse::<VideoStatus>().is_err());
@@ -368,6 +392,8 @@ mod tests {
         assert!(!VideoStatus::Public.can_publish());
         assert!(!VideoStatus::Public.can_delete());
         assert!(VideoStatus::Failed.can_delete());
+        assert!(!VideoStatus::Hidden.can_publish());
+        assert!(VideoStatus::Hidden.can_delete());
     }
 
     #[test]

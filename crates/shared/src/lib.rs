@@ -12,6 +12,7 @@ pub mod inflight;
 pub mod ingest;
 pub mod media;
 pub mod metrics;
+pub mod moderation;
 pub mod queue;
 pub mod ratelimit;
 pub mod slots;

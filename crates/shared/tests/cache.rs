@@ -72,7 +72,7 @@ async fn concurrent_misses_of_one_key_load_once() {
         let (cache, loads) = (cache.clone(), Arc::clone(&loads));
         tokio::spawn(async move {
             cache
-                .get_or_load(Namespace::Rankings, "page=1", || async {
+                .get_or_load(Namespace::Rankings, "page=1", || async move {
                     loads.fetch_add(1, Ordering::SeqCst);
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     Ok::<_, Infallible>(Bytes::from_static(b"ranking"))
@@ -95,7 +95,7 @@ async fn different_keys_and_invalidation_load_again() {
         let (cache, loads) = (cache.clone(), Arc::clone(&loads));
         async move {
             cache
-                .get_or_load(Namespace::Rankings, key, || async {
+                .get_or_load(Namespace::Rankings, key, || async move {
                     let n = loads.fetch_add(1, Ordering::SeqCst);
                     Ok::<_, Infallible>(Bytes::from(format!("{key}#{n}")))
                 })
@@ -186,5 +186,47 @@ async fn a_failing_or_slow_load_serves_the_last_good_answer() {
         (failed.value.as_ref(), failed.stale),
         (b"newer".as_slice(), true)
     );
+    cleanup.run().await;
+}
+
+#[tokio::test]
+async fn a_database_slower_than_stale_after_still_refreshes_the_answer() {
+    // Every load of this test takes longer than `stale_after` (300 ms).
+    let (cache, cleanup) = cache_with(Duration::from_millis(100), Duration::from_secs(30)).await;
+    let loads = Arc::new(AtomicUsize::new(0));
+    let get = |value: &'static str, delay: Duration| {
+        let (cache, loads) = (cache.clone(), Arc::clone(&loads));
+        async move {
+            cache
+                .get_or_load(Namespace::Rankings, "page=1", || async move {
+                    loads.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(delay).await;
+                    Ok::<_, Infallible>(Bytes::from_static(value.as_bytes()))
+                })
+                .await
+                .unwrap()
+        }
+    };
+    let first = get("before the vote", Duration::ZERO).await;
+    assert!(!first.stale);
+    // A vote: the answer must change, and the database now takes 600 ms a query.
+    cache.invalidate(Namespace::Rankings).await;
+    let slow = Duration::from_millis(600);
+    let during = get("after the vote", slow).await;
+    assert_eq!(
+        (during.value.as_ref(), during.stale),
+        (b"before the vote".as_slice(), true),
+        "the load is too slow: the last good answer meanwhile"
+    );
+    // The slow load went on in the background; once it is done (and the local entry
+    // has expired) the new answer is served, though every load is still slow.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let after = get("never loaded: a Redis hit answers", slow).await;
+    assert_eq!(
+        (after.value.as_ref(), after.stale),
+        (b"after the vote".as_slice(), false),
+        "a slow database must not keep the old answer for ever"
+    );
+    assert_eq!(loads.load(Ordering::SeqCst), 2, "the Redis hit ran no load");
     cleanup.run().await;
 }

@@ -45,8 +45,8 @@ pub enum ApiError {
     BadRequest(&'static str, String),
     /// 401.
     Unauthorized(String),
-    /// 403.
-    Forbidden(String),
+    /// 403 with a specific code (`forbidden` when nothing more specific applies).
+    Forbidden(&'static str, String),
     /// 404.
     NotFound(String),
     /// 408: the client was too slow sending its request.
@@ -112,7 +112,7 @@ impl ApiError {
         match self {
             Self::BadRequest(..) => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden(..) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Conflict(..) => StatusCode::CONFLICT,
@@ -154,7 +154,7 @@ impl IntoResponse for ApiError {
         let (detail, code, errors, cause) = match self {
             Self::BadRequest(code, m) => (m, code, None, None),
             Self::Unauthorized(m) => (m, "unauthorized", None, None),
-            Self::Forbidden(m) => (m, "forbidden", None, None),
+            Self::Forbidden(code, m) => (m, code, None, None),
             Self::NotFound(m) => (m, "not-found", None, None),
             Self::RequestTimeout(m) => (m, "request-timeout", None, None),
             Self::Conflict(code, m) | Self::Gone(code, m) => (m, code, None, None),

@@ -8,6 +8,7 @@ use axum::{
     http::{header, request::Parts},
 };
 use serde::de::DeserializeOwned;
+use skillreel_shared::db::{self, players};
 
 use crate::{
     body::{self, BodyTimer},
@@ -60,16 +61,36 @@ impl<S: Send + Sync> FromRequestParts<S> for VideoId {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::extract::Path(raw) =
-            axum::extract::Path::<String>::from_request_parts(parts, state)
-                .await
-                .map_err(|e| ApiError::Unprocessable(e.body_text()))?;
-        match raw.parse::<i64>() {
-            Ok(id) if id > 0 => Ok(Self(id)),
-            _ => Err(ApiError::Unprocessable(format!(
-                "video id must be a positive integer, got {raw:?}"
-            ))),
-        }
+        positive_id(parts, state, "video").await.map(Self)
+    }
+}
+
+/// A player id from the path; anything but a positive integer is `422`.
+#[derive(Debug, Clone, Copy)]
+pub struct PlayerId(pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for PlayerId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        positive_id(parts, state, "player").await.map(Self)
+    }
+}
+
+/// The one path parameter, as a positive integer naming a `what`.
+async fn positive_id<S: Send + Sync>(
+    parts: &mut Parts,
+    state: &S,
+    what: &str,
+) -> Result<i64, ApiError> {
+    let axum::extract::Path(raw) = axum::extract::Path::<String>::from_request_parts(parts, state)
+        .await
+        .map_err(|e| ApiError::Unprocessable(e.body_text()))?;
+    match raw.parse::<i64>() {
+        Ok(id) if id > 0 => Ok(id),
+        _ => Err(ApiError::Unprocessable(format!(
+            "{what} id must be a positive integer, got {raw:?}"
+        ))),
     }
 }
 
@@ -157,10 +178,73 @@ impl FromRequestParts<AppState> for CurrentPlayer {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let TokenPlayer(id) = TokenPlayer::from_request_parts(parts, state).await?;
-        if !skillreel_shared::db::players::exists(&state.db, id).await? {
-            return Err(unknown_player());
-        }
+        account(state, id).await?;
         Ok(Self(id))
+    }
+}
+
+/// An authenticated organizer: a [`CurrentPlayer`] whose e-mail is in `ADMIN_EMAILS`.
+/// Every `/api/admin/*` handler takes one: `401` without a valid token, `403` for a player.
+#[derive(Debug, Clone)]
+pub struct Organizer {
+    /// The organizer's player id.
+    pub id: i64,
+    /// The organizer's e-mail (recorded in the audit log).
+    pub email: String,
+}
+
+impl FromRequestParts<AppState> for Organizer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let TokenPlayer(id) = TokenPlayer::from_request_parts(parts, state).await?;
+        let access = account(state, id).await?;
+        if !state.config.organizers.is_organizer(&access.email) {
+            return Err(ApiError::Forbidden(
+                "organizers-only",
+                "Only the competition's organizers can do this".into(),
+            ));
+        }
+        Ok(Self {
+            id,
+            email: access.email,
+        })
+    }
+}
+
+/// The competition still takes uploads: `403 uploads-closed` once `uploads_close_at` has
+/// passed. Upload handlers take it after the player and before the body, so a closed
+/// competition reads and stores nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct UploadsOpen;
+
+impl FromRequestParts<AppState> for UploadsOpen {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        _parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if db::competition::uploads_open(&state.db).await? {
+            Ok(Self)
+        } else {
+            Err(ApiError::Forbidden(
+                "uploads-closed",
+                "Uploads are closed for this competition".into(),
+            ))
+        }
+    }
+}
+
+/// The account a valid token names: refused when it no longer exists or is suspended.
+async fn account(state: &AppState, id: i64) -> Result<players::Access, ApiError> {
+    match players::access(&state.db, id).await? {
+        None => Err(unknown_player()),
+        Some(access) if access.suspended => Err(suspended()),
+        Some(access) => Ok(access),
     }
 }
 
@@ -200,6 +284,14 @@ impl FromRequestParts<AppState> for TokenPlayer {
             .map_err(|_| ApiError::Unauthorized("Invalid or expired token".into()))?;
         Ok(Self(id))
     }
+}
+
+/// The answer to a suspended account, at login and to its tokens: `403 account-suspended`.
+pub fn suspended() -> ApiError {
+    ApiError::Forbidden(
+        "account-suspended",
+        "This account is suspended by the competition's organizers".into(),
+    )
 }
 
 /// The answer to a valid token of an account that no longer exists: the same as to a bad

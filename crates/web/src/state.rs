@@ -19,6 +19,8 @@ use skillreel_shared::{
 };
 use sqlx::PgPool;
 
+use crate::routes::admin::stats::StatsCache;
+
 /// Everything a handler needs: one shared [`Services`]. Cloning it (axum does, for every
 /// extractor and middleware of every request) copies a pointer, not the services'
 /// strings, keys and connection settings.
@@ -68,6 +70,8 @@ pub struct Services {
     pub event_streams: StreamSlots,
     /// Configuration.
     pub config: Arc<Config>,
+    /// The organizers' statistics, reused for a couple of seconds.
+    pub stats: StatsCache,
 }
 
 impl AppState {
@@ -118,6 +122,7 @@ impl AppState {
             events: Hub::start(&config.redis).context("the Redis URL of the events relay")?,
             event_streams: StreamSlots::new(&config.events),
             config: Arc::new(config),
+            stats: StatsCache::default(),
         })))
     }
 

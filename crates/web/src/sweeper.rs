@@ -1,12 +1,13 @@
 //! The periodic sweep of abandoned resumable uploads
-//! ([`skillreel_shared::ingest::resumable::sweep`]), run by every web process.
+//! ([`skillreel_shared::ingest::resumable::sweep`]) and of the view deduplication rows of
+//! past hours ([`skillreel_shared::db::views::prune`]), run by every web process.
 //!
 //! Every instance sweeps: each removal is idempotent, so instances sweeping at once only
 //! repeat some work, and there is no leader to lose.
 
 use std::time::Duration;
 
-use skillreel_shared::ingest::resumable;
+use skillreel_shared::{db, ingest::resumable};
 
 use crate::{routes::upload::ingest, state::AppState};
 
@@ -26,6 +27,9 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
             ticks.tick().await;
             if let Err(e) = resumable::sweep(ingest(&state), SWEEP_GRACE).await {
                 tracing::warn!(error = %e, "could not sweep expired resumable uploads");
+            }
+            if let Err(e) = db::views::prune(&state.db).await {
+                tracing::warn!(error = %e, "could not prune the view deduplication rows");
             }
         }
     })

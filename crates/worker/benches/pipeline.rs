@@ -229,9 +229,13 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&clips)?;
     let owner = bench_player(&ctx).await;
     println!(
-        "# preset={} crf={} max_output_secs={} nproc={} loadavg: {}",
+        "# preset={} crf={} threads={} max_output_secs={} nproc={} loadavg: {}",
         ctx.config.media.preset,
         ctx.config.media.crf,
+        ctx.config
+            .media
+            .threads
+            .map_or_else(|| "ffmpeg's choice".to_owned(), |n| n.to_string()),
         ctx.config.media.max_output_secs,
         std::thread::available_parallelism()
             .map(|n| n.get())

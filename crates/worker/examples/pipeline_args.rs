@@ -78,7 +78,7 @@ async fn main() -> anyhow::Result<()> {
         args.push(processed.to_string_lossy().into_owned());
         args.push("-filter_complex".into());
         args.push(renditions::filter_chains("0:v", window));
-        args.extend(renditions::output_args(&paths));
+        args.extend(renditions::output_args(&paths, media.threads));
         for arg in args {
             println!("{arg}");
         }

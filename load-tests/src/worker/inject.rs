@@ -134,7 +134,9 @@ impl Backends {
                 let state = match v.status() {
                     VideoStatus::Uploaded => JobState::Waiting,
                     VideoStatus::Processing => JobState::Processing,
-                    VideoStatus::Processed | VideoStatus::Public => JobState::Processed,
+                    VideoStatus::Processed | VideoStatus::Public | VideoStatus::Hidden => {
+                        JobState::Processed
+                    }
                     VideoStatus::Failed => JobState::Failed,
                 };
                 (v.id, state, v.processed_at)

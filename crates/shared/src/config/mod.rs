@@ -51,6 +51,7 @@
 //! | `MEDIA_ASSETS_DIR` | where default logo/bumpers are generated [`./var/assets`] |
 //! | `LOGO_PATH`, `INTRO_PATH`, `OUTRO_PATH` | replace the default assets [unset] |
 //! | `FFMPEG_PRESET`, `FFMPEG_CRF` | x264 preset and CRF [`veryfast`, `23`] |
+//! | `FFMPEG_THREADS` | threads of one job's ffmpeg run: `auto` (ffmpeg's choice, every core) or 1–64 [`auto`] |
 //! | `MEDIA_MAX_SECS` | seconds of the source kept [`30`] |
 //! | `PROBE_TIMEOUT_SECS`, `JOB_TIMEOUT_SECS` | ffprobe and whole-job time limits [`20`, `900`] |
 //! | `WORKER_NAME` | unique worker name [`<hostname>-<pid>-<random>`] |
@@ -76,6 +77,7 @@
 //! | `VOTE_BATCH_MAX` | most votes one web instance writes in one statement [`256`] |
 //! | `VOTE_BATCHES_IN_FLIGHT` | vote batches one web instance writes at once [`2`] |
 //! | `VOTE_CACHE_REFRESH_MS` | votes invalidate the public caches at most this often per instance [`250`] |
+//! | `ADMIN_EMAILS` | e-mails of the organizers' accounts, comma-separated, any case (see [`organizers`]) [unset: no organizer] |
 //!
 //! Rate limits and `TRUSTED_PROXIES`: see [`limits`]. TLS to PostgreSQL and Redis
 //! (`REDIS_CA_FILE`, `ALLOW_PLAINTEXT_BACKENDS`): see [`backends`].
@@ -84,16 +86,22 @@ pub mod aws;
 pub mod backends;
 mod events;
 pub mod limits;
+mod media;
+pub mod organizers;
 pub mod secrets;
 mod upload;
 mod votes;
+mod worker;
 
 use std::{path::PathBuf, time::Duration};
 
 use secrecy::SecretString;
 
 pub use self::events::EventsConfig;
+pub use self::media::MediaConfig;
+pub use self::organizers::OrganizersConfig;
 pub use self::votes::VotesConfig;
+pub use self::worker::WorkerConfig;
 pub use self::{limits::RateLimitConfig, secrets::Environment, upload::UploadLimits};
 
 /// Everything a process needs to run.
@@ -125,6 +133,8 @@ pub struct Config {
     pub events: EventsConfig,
     /// Vote batching.
     pub votes: VotesConfig,
+    /// Who the organizers are.
+    pub organizers: OrganizersConfig,
 }
 
 /// HTTP listener settings.
@@ -229,60 +239,6 @@ pub struct StorageConfig {
     pub presign_expiry: Duration,
     /// Key signing local media URLs (the JWT secret unless set otherwise).
     pub url_signing_key: SecretString,
-}
-
-/// FFmpeg pipeline settings.
-#[derive(Debug, Clone)]
-pub struct MediaConfig {
-    /// `ffmpeg` binary.
-    pub ffmpeg_path: PathBuf,
-    /// `ffprobe` binary.
-    pub ffprobe_path: PathBuf,
-    /// Directory where the default logo and bumpers are generated.
-    pub assets_dir: PathBuf,
-    /// Replacement logo (PNG with alpha).
-    pub logo_path: Option<PathBuf>,
-    /// Replacement intro bumper.
-    pub intro_path: Option<PathBuf>,
-    /// Replacement outro bumper.
-    pub outro_path: Option<PathBuf>,
-    /// x264 preset.
-    pub preset: String,
-    /// x264 CRF.
-    pub crf: u8,
-    /// Seconds of the source kept.
-    pub max_output_secs: f64,
-    /// Limit for one ffprobe run.
-    pub probe_timeout: Duration,
-    /// Limit for one ffmpeg run (and one whole job).
-    pub job_timeout: Duration,
-    /// Scratch space for uploads and jobs.
-    pub temp_dir: PathBuf,
-}
-
-/// Worker settings.
-#[derive(Debug, Clone)]
-pub struct WorkerConfig {
-    /// Unique name of this worker process.
-    pub name: String,
-    /// Jobs processed at once.
-    pub concurrency: usize,
-    /// Attempts before a video is marked `failed`.
-    pub max_attempts: u32,
-    /// First retry delay; doubled at every further attempt.
-    pub backoff: Duration,
-    /// Period of the recovery sweep.
-    pub reconcile_interval: Duration,
-    /// Age after which an `uploaded` video with no outstanding job counts as lost.
-    pub lost_after: Duration,
-    /// Silence after which a worker counts as dead: its Redis heartbeat (then its
-    /// in-flight jobs go back to the front of the queue) and a video's database
-    /// heartbeat (then another worker may take the video over).
-    pub lease: Duration,
-    /// Time a stopping worker gives in-flight jobs.
-    pub shutdown_grace: Duration,
-    /// Where the worker serves `/metrics` (`None`: not served).
-    pub metrics_addr: Option<String>,
 }
 
 /// Caching of public reads.
@@ -433,16 +389,6 @@ pub fn load_dotenv() {
     let _ = dotenvy::dotenv();
 }
 
-fn default_worker_name() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "worker".to_owned());
-    let rand = uuid::Uuid::new_v4().simple().to_string();
-    format!("{host}-{}-{}", std::process::id(), &rand[..8])
-}
-
 impl Config {
     /// Reads the configuration from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -529,33 +475,8 @@ impl Config {
                 url_signing_key: keys.url,
             },
             upload: UploadLimits::from_source(src)?,
-            media: MediaConfig {
-                ffmpeg_path: string(src, "FFMPEG_PATH", "ffmpeg").into(),
-                ffprobe_path: string(src, "FFPROBE_PATH", "ffprobe").into(),
-                assets_dir: string(src, "MEDIA_ASSETS_DIR", "./var/assets").into(),
-                logo_path: src.get("LOGO_PATH").map(Into::into),
-                intro_path: src.get("INTRO_PATH").map(Into::into),
-                outro_path: src.get("OUTRO_PATH").map(Into::into),
-                preset: string(src, "FFMPEG_PRESET", "veryfast"),
-                crf: parse(src, "FFMPEG_CRF", 23)?,
-                max_output_secs: parse(src, "MEDIA_MAX_SECS", 30.0)?,
-                probe_timeout: secs(src, "PROBE_TIMEOUT_SECS", 20)?,
-                job_timeout: secs(src, "JOB_TIMEOUT_SECS", 900)?,
-                temp_dir: src
-                    .get("TEMP_DIR")
-                    .map_or_else(std::env::temp_dir, Into::into),
-            },
-            worker: WorkerConfig {
-                name: src.get("WORKER_NAME").unwrap_or_else(default_worker_name),
-                concurrency: parse(src, "WORKER_CONCURRENCY", 1)?.max(1),
-                max_attempts: parse(src, "WORKER_MAX_ATTEMPTS", 3)?.max(1),
-                backoff: secs(src, "WORKER_BACKOFF_SECS", 5)?,
-                reconcile_interval: secs(src, "RECONCILE_INTERVAL_SECS", 2)?,
-                lost_after: secs(src, "RECONCILE_STALE_SECS", 15)?,
-                lease: secs(src, "WORKER_LEASE_SECS", 8)?.max(Duration::from_secs(2)),
-                shutdown_grace: secs(src, "SHUTDOWN_GRACE_SECS", 60)?,
-                metrics_addr: address(src, "WORKER_METRICS_ADDR", "127.0.0.1:9100"),
-            },
+            media: MediaConfig::from_source(src)?,
+            worker: WorkerConfig::from_source(src)?,
             cache: CacheConfig {
                 local_ttl: Duration::from_millis(parse(src, "CACHE_TTL_MS", 1000)?),
                 redis_ttl: secs(src, "CACHE_REDIS_TTL_SECS", 30)?,
@@ -565,6 +486,7 @@ impl Config {
             limits: RateLimitConfig::from_source(src)?,
             events: EventsConfig::from_source(src)?,
             votes: VotesConfig::from_source(src)?,
+            organizers: OrganizersConfig::from_source(src)?,
         })
     }
 }

@@ -4,10 +4,16 @@
 //! by the integration tests against a real PostgreSQL; functions take any executor
 //! so callers can run them inside a transaction.
 
+pub mod audit;
+pub mod competition;
+pub mod moderation;
 pub mod players;
 pub mod rankings;
+pub mod stats;
+pub mod suspension;
 pub mod uploads;
 pub mod videos;
+pub mod views;
 pub mod votes;
 
 use std::time::Duration;

@@ -56,21 +56,56 @@ pub async fn email_taken(db: impl PgExecutor<'_>, email: &str) -> Result<bool, s
         .await
 }
 
-/// Id and password hash of the account with this e-mail (case-insensitive).
+/// What login needs of an account: its id, password hash and whether it is suspended.
+#[derive(Debug, Clone, FromRow)]
+pub struct Credentials {
+    /// Id.
+    pub id: i64,
+    /// bcrypt hash.
+    pub password_hash: String,
+    /// Suspended by an organizer (login is refused after the password checked out).
+    pub suspended: bool,
+}
+
+/// The credentials of the account with this e-mail (case-insensitive).
 pub async fn credentials(
     db: impl PgExecutor<'_>,
     email: &str,
-) -> Result<Option<(i64, String)>, sqlx::Error> {
-    sqlx::query_as("SELECT id, password_hash FROM players WHERE lower(email) = lower($1)")
-        .bind(email.trim())
+) -> Result<Option<Credentials>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, password_hash, suspended_at IS NOT NULL AS suspended
+           FROM players WHERE lower(email) = lower($1)",
+    )
+    .bind(email.trim())
+    .fetch_optional(db)
+    .await
+}
+
+/// What a request with a valid token needs of its account.
+#[derive(Debug, Clone, FromRow)]
+pub struct Access {
+    /// E-mail (decides the organizer role).
+    pub email: String,
+    /// Suspended by an organizer: the token is refused.
+    pub suspended: bool,
+}
+
+/// The e-mail and suspension of a player, or `None` when the account no longer exists
+/// (tokens of deleted accounts are refused). One primary-key read per request.
+pub async fn access(db: impl PgExecutor<'_>, id: i64) -> Result<Option<Access>, sqlx::Error> {
+    sqlx::query_as("SELECT email, suspended_at IS NOT NULL AS suspended FROM players WHERE id = $1")
+        .bind(id)
         .fetch_optional(db)
         .await
 }
 
-/// Whether a player exists (tokens of deleted accounts are refused).
-pub async fn exists(db: impl PgExecutor<'_>, id: i64) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM players WHERE id = $1)")
-        .bind(id)
-        .fetch_one(db)
-        .await
+/// A player's own profile (`GET /api/auth/me`).
+pub async fn get(db: impl PgExecutor<'_>, id: i64) -> Result<Option<Player>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, first_name, last_name, email, city, country, created_at
+           FROM players WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
 }

@@ -17,7 +17,7 @@ macro_rules! columns {
     () => {
         "id, owner_id, title, status, task_id, original_key, processed_key, thumbnail_key, preview_key, size_bytes,
          source_duration_secs, source_width, source_height, error, attempts, progress, votes_count,
-         claimed_by, heartbeat_at, uploaded_at, processed_at, published_at, updated_at"
+         views_count, claimed_by, heartbeat_at, uploaded_at, processed_at, published_at, updated_at, hidden_reason"
     };
 }
 
@@ -30,7 +30,7 @@ pub struct Video {
     pub owner_id: i64,
     /// Title.
     pub title: String,
-    /// One of the five states (see [`Video::status`]).
+    /// One of the six states (see [`Video::status`]).
     pub status: String,
     /// Id of the processing job.
     pub task_id: Uuid,
@@ -58,6 +58,8 @@ pub struct Video {
     pub progress: Option<f32>,
     /// Votes received.
     pub votes_count: i32,
+    /// Views (deduplicated per viewer and hour, [`super::views`]).
+    pub views_count: i64,
     /// Worker holding the video while `processing`.
     pub claimed_by: Option<String>,
     /// Last sign of life of that worker.
@@ -70,10 +72,12 @@ pub struct Video {
     pub published_at: Option<DateTime<Utc>>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// Why an organizer hid it (status `hidden`).
+    pub hidden_reason: Option<String>,
 }
 
 impl Video {
-    /// The typed status (the database constrains it to the five states).
+    /// The typed status (the database constrains it to the six states).
     pub fn status(&self) -> VideoStatus {
         self.status.parse().unwrap_or(VideoStatus::Failed)
     }
@@ -186,16 +190,32 @@ pub enum Publication {
 /// Publishes a processed video. The update is conditional, so of two concurrent
 /// requests one wins; when it changes nothing the row is read again, so the caller
 /// learns what happened instead: a video deleted meanwhile is [`Publication::Gone`].
+///
+/// The owner's suspension bucket is held shared first (`voter_lock_key`, as a vote
+/// batch holds it), so a publication and a suspension of the owner are serialized: a
+/// suspension that committed first is seen (the owner's video stays unpublished), one
+/// that comes later finds the video public and hides it.
 pub async fn publish(db: &PgPool, id: i64) -> Result<Publication, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock_shared(voter_lock_key(owner_id)) FROM videos WHERE id = $1",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
     let published: Option<Video> = sqlx::query_as(concat!(
-        "UPDATE videos SET status = 'public', published_at = now(), updated_at = now()
-          WHERE id = $1 AND status = 'processed' RETURNING ",
+        "UPDATE videos v SET status = 'public', published_at = now(), updated_at = now()
+          WHERE id = $1 AND status = 'processed'
+            AND NOT EXISTS (SELECT 1 FROM players p
+                             WHERE p.id = v.owner_id AND p.suspended_at IS NOT NULL)
+          RETURNING ",
         columns!(),
         ""
     ))
     .bind(id)
-    .fetch_optional(db)
+    .fetch_optional(&mut *tx)
     .await?;
+    tx.commit().await?;
     if let Some(video) = published {
         return Ok(Publication::Published(Box::new(video)));
     }
@@ -217,7 +237,8 @@ pub enum Deletion {
 }
 
 /// Deletes a video unless it is public, telling apart "public" from "already gone"
-/// when nothing was deleted (`public` is final, so a row still there is public).
+/// when nothing was deleted (a row still there is public: only a publication or an
+/// organizer's restore can have made it so meanwhile).
 pub async fn delete_unless_public(db: &PgPool, id: i64) -> Result<Deletion, sqlx::Error> {
     if let Some(video) = delete_unpublished(db, id).await? {
         return Ok(Deletion::Deleted(Box::new(video)));
@@ -266,6 +287,8 @@ pub struct PublicVideo {
     pub city: String,
     /// Votes.
     pub votes_count: i32,
+    /// Views.
+    pub views_count: i64,
 }
 
 /// Public videos, newest first, filtered by the owner's city (case-insensitive) and
@@ -279,7 +302,7 @@ pub async fn list_public(
     let pattern = query.map(|q| format!("%{}%", super::escape_like(&q.trim().to_lowercase())));
     sqlx::query_as(
         "SELECT v.id, v.title, v.uploaded_at, v.processed_key, v.thumbnail_key, v.preview_key,
-                p.first_name, p.last_name, p.city, v.votes_count
+                p.first_name, p.last_name, p.city, v.votes_count, v.views_count
            FROM videos v JOIN players p ON p.id = v.owner_id
           WHERE v.status = 'public'
             AND ($1::TEXT IS NULL OR lower(p.city) = lower($1))

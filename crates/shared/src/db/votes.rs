@@ -1,11 +1,15 @@
 //! Votes: one per player and video, enforced by the primary key.
 //!
-//! A batch of votes is one call of the `cast_votes` function (migration
-//! `20261202000003`): one round trip and one transaction that checks every vote (the
-//! voter exists, the video is public and not the voter's own), inserts the eligible ones
+//! A batch of votes is one call of the `cast_votes` function (migrations
+//! `20261202000003`, `20261203000001`): one round trip and one transaction that checks
+//! every vote (voting is open, the voter exists and is not suspended, the video is public
+//! and not the voter's own), inserts the eligible ones
 //! with one `INSERT … ON CONFLICT DO NOTHING`, and raises each video's `votes_count` once
 //! by the batch's votes for it; statement triggers carry the sums to the owners' totals.
-//! Locks are taken in a fixed order, so concurrent batches never deadlock.
+//! Locks are taken in a fixed order, so concurrent batches never deadlock. A batch first
+//! takes shared advisory locks on its voters' buckets (`voter_lock_key`); a suspension
+//! takes its player's bucket exclusively, so no vote checked before a suspension lands
+//! after it as a counted vote.
 
 use sqlx::PgExecutor;
 
@@ -22,6 +26,10 @@ pub enum VoteOutcome {
     NotFound,
     /// The voter's account does not exist (any more).
     UnknownPlayer,
+    /// The voter's account is suspended.
+    Suspended,
+    /// The competition's voting closed (`competition.voting_close_at` has passed).
+    VotingClosed,
 }
 
 impl VoteOutcome {
@@ -32,6 +40,8 @@ impl VoteOutcome {
             "own-video" => Self::OwnVideo,
             "not-found" => Self::NotFound,
             "unknown-player" => Self::UnknownPlayer,
+            "suspended" => Self::Suspended,
+            "voting-closed" => Self::VotingClosed,
             other => {
                 return Err(sqlx::Error::Protocol(format!(
                     "cast_votes answered an unknown outcome {other:?}"

@@ -68,7 +68,8 @@ fn phase(status: VideoStatus) -> u64 {
         // `uploaded` again after a failed attempt comes after that attempt's progress.
         VideoStatus::Uploaded => 2,
         VideoStatus::Processed | VideoStatus::Failed => 3,
-        VideoStatus::Public => 4,
+        // Hiding and restoring happen after processing, and a stream reports neither.
+        VideoStatus::Public | VideoStatus::Hidden => 4,
     }
 }
 
@@ -81,7 +82,7 @@ impl VideoEvent {
             status,
             progress: match status {
                 VideoStatus::Processing => Some(round_progress(video.progress.unwrap_or(0.0))),
-                VideoStatus::Processed | VideoStatus::Public => Some(100.0),
+                VideoStatus::Processed | VideoStatus::Public | VideoStatus::Hidden => Some(100.0),
                 VideoStatus::Uploaded | VideoStatus::Failed => None,
             },
             error: video
@@ -105,11 +106,14 @@ impl VideoEvent {
     }
 
     /// Whether nothing more will happen that a status stream reports: `processed`,
-    /// `public` or `failed`.
+    /// `public`, `failed` or `hidden`.
     pub fn is_final(&self) -> bool {
         matches!(
             self.status,
-            VideoStatus::Processed | VideoStatus::Public | VideoStatus::Failed
+            VideoStatus::Processed
+                | VideoStatus::Public
+                | VideoStatus::Failed
+                | VideoStatus::Hidden
         )
     }
 }
@@ -309,13 +313,13 @@ mod tests {
     }
 
     #[test]
-    fn only_processed_public_and_failed_are_final() {
+    fn only_processed_public_failed_and_hidden_are_final() {
         use VideoStatus::*;
-        let finals: Vec<_> = [Uploaded, Processing, Processed, Public, Failed]
+        let finals: Vec<_> = [Uploaded, Processing, Processed, Public, Failed, Hidden]
             .into_iter()
             .filter(|s| event(*s, 1, None).is_final())
             .collect();
-        assert_eq!(finals, [Processed, Public, Failed]);
+        assert_eq!(finals, [Processed, Public, Failed, Hidden]);
     }
 
     fn slots(total: usize, per_player: usize) -> StreamSlots {

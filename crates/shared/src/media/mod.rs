@@ -33,6 +33,7 @@ pub(crate) fn test_config() -> crate::config::MediaConfig {
         outro_path: None,
         preset: "veryfast".into(),
         crf: 23,
+        threads: None,
         max_output_secs: 30.0,
         probe_timeout: std::time::Duration::from_secs(20),
         job_timeout: std::time::Duration::from_secs(900),

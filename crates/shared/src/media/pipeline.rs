@@ -108,9 +108,10 @@ pub fn build_args(
     clip: &Path,
     renditions: Option<Renditions<'_>>,
 ) -> Vec<String> {
-    let mut args: Vec<String> = vec![
-        "-y".into(),
-        "-nostdin".into(),
+    let mut args: Vec<String> = vec!["-y".into(), "-nostdin".into()];
+    // The filter graph's threads (global), the decoder's (input) and x264's (output).
+    args.extend(thread_args("-filter_complex_threads", cfg.threads));
+    args.extend([
         // Progress ten times a second rather than ffmpeg's two: a job at 20x realtime
         // still moves the player's live progress bar in steps of a few percent.
         "-stats_period".into(),
@@ -122,7 +123,8 @@ pub fn build_args(
         format!("{:.3}", cfg.max_output_secs),
         "-f".into(),
         "mov".into(),
-    ];
+    ]);
+    args.extend(thread_args("-threads", cfg.threads));
     args.extend(input.input_args());
     // Input 1: logo, a still image the overlay repeats.
     args.extend(["-i".into(), assets.logo.to_string_lossy().into_owned()]);
@@ -130,6 +132,7 @@ pub fn build_args(
     args.extend(["-filter_complex".into(), filter_graph(window)]);
     args.extend(stitch::video_only());
     args.extend(stitch::encode_args(cfg));
+    args.extend(thread_args("-threads", cfg.threads));
     // Also cut on output: `fps` repeats a slower source's last frame for its whole
     // duration, which could overshoot the limit by a frame.
     args.extend([
@@ -140,9 +143,17 @@ pub fn build_args(
         clip.to_string_lossy().into_owned(),
     ]);
     if let Some(r) = renditions {
-        args.extend(renditions::output_args(r.paths));
+        args.extend(renditions::output_args(r.paths, cfg.threads));
     }
     args
+}
+
+/// `flag n` when the run's threads are set ([`MediaConfig::threads`]), else nothing
+/// (ffmpeg's own choice).
+pub fn thread_args(flag: &str, threads: Option<u32>) -> Vec<String> {
+    threads
+        .map(|n| vec![flag.to_owned(), n.to_string()])
+        .unwrap_or_default()
 }
 
 /// Progress in percent of `expected` seconds of output.
@@ -360,6 +371,53 @@ mod tests {
         assert_eq!(&args[at..at + encode.len()], encode.as_slice());
         assert_eq!(value_after(&args, "-preset"), ["ultrafast"]);
         assert_eq!(value_after(&args, "-crf"), ["28"]);
+    }
+
+    #[test]
+    fn threads_bound_the_decoder_the_filters_and_both_encoders() {
+        let mut cfg = test_config();
+        let paths = RenditionPaths {
+            poster: "/job/poster.jpg".into(),
+            preview: "/job/preview.mp4".into(),
+        };
+        let args = |cfg: &MediaConfig| {
+            build_args(
+                cfg,
+                &assets(),
+                &MediaSource::from(Path::new("in.mp4")),
+                Path::new("clip.mp4"),
+                Some(Renditions {
+                    paths: &paths,
+                    clip_secs: 30.0,
+                }),
+            )
+        };
+        // ffmpeg's own choice: no thread options at all.
+        let auto = args(&cfg);
+        assert!(!auto.iter().any(|a| a.contains("threads")), "{auto:?}");
+        cfg.threads = Some(1);
+        let one = args(&cfg);
+        let at = |flag: &str, after: usize| {
+            one.iter()
+                .skip(after)
+                .position(|a| a == flag)
+                .map(|p| p + after)
+        };
+        let first_input = at("-i", 0).unwrap();
+        let global = at("-filter_complex_threads", 0).unwrap();
+        assert!(global < first_input && one[global + 1] == "1", "{one:?}");
+        // Input option of the upload, output option of the clip and of the preview.
+        assert_eq!(value_after(&one, "-threads"), ["1", "1", "1"]);
+        let decoder = at("-threads", 0).unwrap();
+        assert!(decoder < first_input, "{one:?}");
+        let clip_out = one.iter().position(|a| a == "clip.mp4").unwrap();
+        let encoder = at("-threads", decoder + 1).unwrap();
+        assert!(
+            at("-c:v", 0).unwrap() < encoder && encoder < clip_out,
+            "{one:?}"
+        );
+        let preview = at("-threads", encoder + 1).unwrap();
+        assert!(clip_out < preview, "{one:?}");
     }
 
     #[test]

@@ -110,8 +110,9 @@ pub fn filter_chains(input: &str, clip: ClipWindow) -> String {
     .join(";")
 }
 
-/// Output options for the two pads of [`filter_chains`], to append after the main output.
-pub fn output_args(paths: &RenditionPaths) -> Vec<String> {
+/// Output options for the two pads of [`filter_chains`], to append after the main output;
+/// the preview's encoder gets `threads` ([`crate::config::MediaConfig::threads`]).
+pub fn output_args(paths: &RenditionPaths, threads: Option<u32>) -> Vec<String> {
     let path = |p: &Path| p.to_string_lossy().into_owned();
     let rate = format!("{PREVIEW_MAXRATE_KBPS}k");
     let mut args: Vec<String> = [
@@ -161,13 +162,12 @@ pub fn output_args(paths: &RenditionPaths) -> Vec<String> {
             "yuv420p",
             "-movflags",
             "+faststart",
-            "-f",
-            "mp4",
         ]
         .iter()
         .map(|a| (*a).to_owned()),
     );
-    args.push(path(&paths.preview));
+    args.extend(super::pipeline::thread_args("-threads", threads));
+    args.extend(["-f".to_owned(), "mp4".to_owned(), path(&paths.preview)]);
     args
 }
 
@@ -226,10 +226,13 @@ mod tests {
 
     #[test]
     fn poster_is_one_jpeg_and_preview_a_silent_capped_mp4() {
-        let args = output_args(&RenditionPaths {
-            poster: "/job/poster.jpg".into(),
-            preview: "/job/preview.mp4".into(),
-        });
+        let args = output_args(
+            &RenditionPaths {
+                poster: "/job/poster.jpg".into(),
+                preview: "/job/preview.mp4".into(),
+            },
+            Some(1),
+        );
         assert_eq!(value_after(&args, "-map"), ["[poster]", "[preview]"]);
         // The placeholder frame is overwritten by the chosen one: no frame limit.
         assert!(value_after(&args, "-frames:v").is_empty());
@@ -240,6 +243,7 @@ mod tests {
         assert_eq!(value_after(&args, "-maxrate"), ["800k"]);
         assert_eq!(value_after(&args, "-bufsize"), ["800k"]);
         assert_eq!(value_after(&args, "-movflags"), ["+faststart"]);
+        assert_eq!(value_after(&args, "-threads"), ["1"]);
         let poster = args.iter().position(|a| a == "/job/poster.jpg").unwrap();
         let preview = args.iter().position(|a| a == "/job/preview.mp4").unwrap();
         assert!(poster < preview && preview == args.len() - 1);

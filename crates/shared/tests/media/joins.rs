@@ -3,9 +3,16 @@
 //! of a join), the same picture as the one-pass render (SSIM), and the one-pass
 //! fallback when a clip's parameter sets cannot be joined.
 
-use std::{collections::BTreeMap, path::Path, time::Duration};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
-use skillreel_shared::media::{MediaSource, assets, ffmpeg, pipeline, reference, stitch};
+use skillreel_shared::{
+    config::MediaConfig,
+    media::{MediaSource, assets, ffmpeg, pipeline, reference, stitch},
+};
 
 use super::{assert_color, clip, config, pixel};
 
@@ -184,6 +191,21 @@ async fn the_joined_video_looks_like_the_one_pass_render() {
     assert_eq!(params, done.assets.joint_params);
 }
 
+/// Processes a 4 s 720p clip with `cfg` and `assets`; the report, the folder holding
+/// `out.mp4` (alone) and that file.
+async fn render_4s(
+    cfg: &MediaConfig,
+    assets: &assets::Assets,
+) -> (pipeline::ProcessReport, tempfile::TempDir, PathBuf) {
+    let input = clip(1280, 720, 4.0, false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("out.mp4");
+    let report = pipeline::process(cfg, assets, &input, &output, None, |_| {})
+        .await
+        .unwrap();
+    (report, dir, output)
+}
+
 #[tokio::test]
 async fn a_clip_that_cannot_be_joined_is_rendered_in_one_pass() {
     // Bumpers encoded with one preset, the clip with another: different parameter sets
@@ -192,12 +214,7 @@ async fn a_clip_that_cannot_be_joined_is_rendered_in_one_pass() {
     let assets = assets::ensure(&joints).await.unwrap();
     let mut cfg = config();
     cfg.preset = "superfast".into();
-    let input = clip(1280, 720, 4.0, false).await;
-    let dir = tempfile::tempdir().unwrap();
-    let output = dir.path().join("out.mp4");
-    let report = pipeline::process(&cfg, &assets, &input, &output, None, |_| {})
-        .await
-        .unwrap();
+    let (report, dir, output) = render_4s(&cfg, &assets).await;
     assert!(!report.joined, "parameter sets differ: no join by copy");
     let expected = 4.0 + assets.intro_secs + assets.outro_secs;
     assert!((report.output_secs - expected).abs() <= 0.1, "{report:?}");
@@ -218,4 +235,23 @@ async fn a_clip_that_cannot_be_joined_is_rendered_in_one_pass() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(left, ["out.mp4"]);
+}
+
+#[tokio::test]
+async fn a_job_on_one_thread_still_joins_by_copy() {
+    // `FFMPEG_THREADS=1` (for fleets that drain backlogs) changes x264's threading,
+    // never the parameter sets: the bumpers made with ffmpeg's own thread count still
+    // join the clip by copy.
+    let assets = assets::ensure(&config()).await.unwrap();
+    let mut cfg = config();
+    cfg.threads = Some(1);
+    let (report, _dir, output) = render_4s(&cfg, &assets).await;
+    assert!(
+        report.joined,
+        "one thread must not stop the join: {report:?}"
+    );
+    let expected = 4.0 + assets.intro_secs + assets.outro_secs;
+    assert!((report.output_secs - expected).abs() <= 0.1, "{report:?}");
+    let params = stitch::params_hash(&cfg, &output).await.unwrap();
+    assert_eq!(params, assets.joint_params);
 }

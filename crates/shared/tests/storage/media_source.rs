@@ -34,6 +34,7 @@ fn media_config() -> MediaConfig {
         outro_path: None,
         preset: "ultrafast".into(),
         crf: 30,
+        threads: None,
         max_output_secs: 30.0,
         probe_timeout: Duration::from_secs(30),
         job_timeout: Duration::from_secs(600),

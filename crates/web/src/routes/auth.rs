@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use crate::{
     error::{ApiError, ApiResult, ErrorBody},
-    extract::Json,
+    extract::{CurrentPlayer, Json},
     state::AppState,
 };
 
@@ -171,6 +171,7 @@ pub struct TokenResponse {
     responses((status = 200, description = "a bearer token", body = TokenResponse),
               (status = 400, description = "the body is not valid JSON", body = ErrorBody),
               (status = 401, description = "unknown email or wrong password (the same answer for both)", body = ErrorBody),
+              (status = 403, description = "right password, but the account is suspended (`account-suspended`)", body = ErrorBody),
               (status = 408, description = "the body was not sent in time", body = ErrorBody),
               (status = 413, description = "the body is over 2 MB", body = ErrorBody),
               (status = 415, description = "the body is not `application/json`", body = ErrorBody),
@@ -191,9 +192,9 @@ pub async fn login(
         .await
         .map_err(crate::limits::limited)?;
     let account = db::players::credentials(&state.db, &req.email).await?;
-    let (id, hash) = match account {
-        Some((id, hash)) => (Some(id), Some(hash)),
-        None => (None, None),
+    let (id, hash, suspended) = match account {
+        Some(c) => (Some(c.id), Some(c.password_hash), c.suspended),
+        None => (None, None, false),
     };
     // Unknown e-mails are verified against a dummy hash: same time, same message.
     let ok = state
@@ -204,12 +205,75 @@ pub async fn login(
     let id = id
         .filter(|_| ok)
         .ok_or_else(|| ApiError::Unauthorized("Invalid email or password".into()))?;
+    // Told only to whoever knows the password: a suspension is nobody else's business.
+    if suspended {
+        return Err(crate::extract::suspended());
+    }
     state.limiter.login_succeeded(&req.email).await;
     let access_token = state.tokens.issue(id).map_err(ApiError::internal)?;
     Ok(JsonResponse(TokenResponse {
         access_token,
         token_type: "bearer",
         expires_in: state.tokens.ttl_secs(),
+    }))
+}
+
+/// The signed-in account, with its role.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeResponse {
+    /// Id.
+    pub id: i64,
+    /// First name.
+    pub first_name: String,
+    /// Last name.
+    pub last_name: String,
+    /// E-mail.
+    pub email: String,
+    /// City.
+    pub city: String,
+    /// Country.
+    pub country: String,
+    /// `organizer` when the e-mail is in `ADMIN_EMAILS`, else `player`.
+    #[schema(example = "player")]
+    pub role: Role,
+}
+
+/// What an account may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Uploads, publishes and votes.
+    Player,
+    /// Also moderates, sets the rounds' dates and reads the results (`/api/admin/*`).
+    Organizer,
+}
+
+/// The account the token belongs to, with its role.
+#[utoipa::path(get, path = "/api/auth/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, description = "the account and its role", body = MeResponse),
+              (status = 401, description = "no valid token, or the account no longer exists", body = ErrorBody),
+              (status = 403, description = "the account is suspended (`account-suspended`)", body = ErrorBody),
+              (status = 503, description = "the database is down", body = ErrorBody)))]
+pub async fn me(
+    State(state): State<AppState>,
+    CurrentPlayer(id): CurrentPlayer,
+) -> ApiResult<JsonResponse<MeResponse>> {
+    let player = db::players::get(&state.db, id)
+        .await?
+        .ok_or_else(crate::extract::unknown_player)?;
+    let role = if state.config.organizers.is_organizer(&player.email) {
+        Role::Organizer
+    } else {
+        Role::Player
+    };
+    Ok(JsonResponse(MeResponse {
+        id: player.id,
+        first_name: player.first_name,
+        last_name: player.last_name,
+        email: player.email,
+        city: player.city,
+        country: player.country,
+        role,
     }))
 }
 

@@ -22,7 +22,7 @@ use utoipa::{
     },
 };
 
-use super::{auth, events, health, public, upload, uploads, videos};
+use super::{admin, auth, competition, events, health, public, upload, uploads, videos, views};
 use crate::error::{ErrorBody, FieldErrorBody};
 
 struct BearerAuth;
@@ -157,15 +157,21 @@ fn error_response(description: &str) -> RefOr<utoipa::openapi::Response> {
         every `401` carries `WWW-Authenticate: Bearer`."),
     paths(
         health::root, health::live, health::ready,
-        auth::signup, auth::login,
+        auth::signup, auth::login, auth::me,
         upload::upload, videos::list, videos::get, videos::publish, videos::delete,
         uploads::start, uploads::sign_part, uploads::list_parts, uploads::complete, uploads::abort,
         public::videos, public::vote, public::rankings,
+        views::view, views::trending, competition::public,
         events::events,
+        admin::audit::list,
+        admin::videos::list, admin::videos::hide, admin::videos::restore,
+        admin::players::suspend, admin::players::unsuspend,
+        admin::competition::get, admin::competition::set, admin::results::rankings_csv,
+        admin::stats::stats,
     ),
     components(schemas(ErrorBody, FieldErrorBody)),
     modifiers(&BearerAuth, &SharedResponses),
-    tags((name = "health"), (name = "auth"), (name = "videos"), (name = "public")),
+    tags((name = "health"), (name = "auth"), (name = "videos"), (name = "public"), (name = "admin")),
 )]
 pub struct ApiDoc;
 

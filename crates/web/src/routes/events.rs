@@ -12,6 +12,7 @@ use axum::{
     },
 };
 use futures::StreamExt;
+use skillreel_shared::domain::VideoStatus;
 use skillreel_shared::events::{
     Refused,
     stream::{self, Context, Item, OpenError},
@@ -160,7 +161,7 @@ pub fn describe_stream(doc: &mut serde_json::Value) {
                     "properties": {
                         "id": {"type": "integer", "format": "int64", "minimum": 1},
                         "status": {"type": "string",
-                                   "enum": ["uploaded", "processing", "processed", "public", "failed"]},
+                                   "enum": VideoStatus::ALL.map(VideoStatus::as_str)},
                         "progress": {"type": ["number", "null"], "minimum": 0, "maximum": 100,
                                      "description": "percent; `null` unless processing or done"},
                         "error": {"type": "string",
@@ -186,10 +187,9 @@ mod tests {
             event["required"],
             serde_json::json!(["event", "id", "data"])
         );
-        assert_eq!(
-            event["properties"]["data"]["contentSchema"]["properties"]["status"]["enum"][4],
-            "failed"
-        );
+        let states = &event["properties"]["data"]["contentSchema"]["properties"]["status"]["enum"];
+        assert_eq!(states[4], "failed");
+        assert_eq!(states[5], "hidden");
     }
 
     #[test]

@@ -47,6 +47,7 @@ pub async fn serve(
         .ok_or_else(|| ApiError::NotFound("Not found".into()))?;
     if !store.verify(&key, signature.expires, &signature.sig) {
         return Err(ApiError::Forbidden(
+            "forbidden",
             "This media link is invalid or has expired".into(),
         ));
     }

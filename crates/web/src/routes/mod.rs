@@ -1,6 +1,8 @@
 //! Route table.
 
+pub mod admin;
 pub mod auth;
+pub mod competition;
 pub mod docs;
 pub mod events;
 pub mod health;
@@ -10,6 +12,7 @@ pub mod ui;
 pub mod upload;
 pub mod uploads;
 pub mod videos;
+pub mod views;
 
 use axum::{
     Router,
@@ -33,6 +36,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/health/ready", get(health::ready))
         .route("/api/auth/signup", post(auth::signup))
         .route("/api/auth/login", post(auth::login))
+        .route("/api/auth/me", get(auth::me))
         .route(
             "/api/videos/upload",
             post(upload::upload).layer(DefaultBodyLimit::max(upload_body_limit)),
@@ -57,9 +61,13 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/api/videos/{id}/events", get(events::events))
         .route("/api/public/videos", get(public::videos))
         .route("/api/public/videos/{id}/vote", post(public::vote))
+        .route("/api/public/videos/{id}/view", post(views::view))
         .route("/api/public/rankings", get(public::rankings))
+        .route("/api/public/trending", get(views::trending))
+        .route("/api/public/competition", get(competition::public))
         .route("/media/{*key}", get(media::serve))
         .route("/openapi.json", get(docs::openapi_json))
         .route("/docs", get(docs::docs_page))
+        .merge(admin::router())
         .merge(ui::router())
 }

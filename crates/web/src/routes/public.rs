@@ -26,7 +26,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::videos::playable_url;
 use crate::{
     error::{ApiError, ApiResult, ErrorBody},
-    extract::{Query, TokenPlayer, VideoId, unknown_player},
+    extract::{Query, TokenPlayer, VideoId, suspended, unknown_player},
     state::AppState,
 };
 
@@ -63,14 +63,14 @@ pub struct RankingsQuery {
     pub city: Option<String>,
 }
 
-fn filter(name: &'static str, value: Option<String>) -> ApiResult<Option<String>> {
+pub(super) fn filter(name: &'static str, value: Option<String>) -> ApiResult<Option<String>> {
     domain::search_filter(name, value).map_err(|e| ApiError::Validation(vec![e]))
 }
 
 /// Marks an answer served from the last good copy during a database outage.
 pub const X_CACHE: &str = "x-cache";
 
-fn json_bytes(cached: Cached) -> Response {
+pub(super) fn json_bytes(cached: Cached) -> Response {
     let mut response = ([(header::CONTENT_TYPE, "application/json")], cached.value).into_response();
     if cached.stale {
         response
@@ -104,6 +104,33 @@ pub struct PublicVideo {
     /// Votes.
     #[schema(minimum = 0)]
     pub votes: i64,
+    /// Views, each viewer counted at most once per hour (`POST /api/public/videos/{id}/view`).
+    #[schema(minimum = 0)]
+    pub views: i64,
+}
+
+impl PublicVideo {
+    /// Shapes a row of the public list (playable URLs made from its storage keys).
+    pub async fn from_row(state: &AppState, r: db::videos::PublicVideo) -> Self {
+        let (processed_url, thumbnail_url, preview_url) = tokio::join!(
+            playable_url(state, r.processed_key.as_deref()),
+            playable_url(state, r.thumbnail_key.as_deref()),
+            playable_url(state, r.preview_key.as_deref()),
+        );
+        Self {
+            id: r.id,
+            video_id: r.id,
+            processed_url,
+            thumbnail_url,
+            preview_url,
+            owner_name: domain::username(&r.first_name, &r.last_name),
+            owner_city: r.city,
+            title: r.title,
+            uploaded_at: r.uploaded_at,
+            votes: i64::from(r.votes_count),
+            views: r.views_count,
+        }
+    }
 }
 
 /// Published videos, newest first.
@@ -126,30 +153,16 @@ pub async fn videos(
         city.as_deref().unwrap_or("").to_lowercase(),
         text.as_deref().unwrap_or("").to_lowercase()
     );
+    // The load owns what it reads: a slow one finishes in the background (shared::cache).
+    let loader = state.clone();
     let body = state
         .cache
-        .get_or_load(Namespace::PublicVideos, &key, || async {
+        .get_or_load(Namespace::PublicVideos, &key, || async move {
             let rows =
-                db::videos::list_public(&state.db, page, city.as_deref(), text.as_deref()).await?;
+                db::videos::list_public(&loader.db, page, city.as_deref(), text.as_deref()).await?;
             let mut out = Vec::with_capacity(rows.len());
             for r in rows {
-                let (processed_url, thumbnail_url, preview_url) = tokio::join!(
-                    playable_url(&state, r.processed_key.as_deref()),
-                    playable_url(&state, r.thumbnail_key.as_deref()),
-                    playable_url(&state, r.preview_key.as_deref()),
-                );
-                out.push(PublicVideo {
-                    id: r.id,
-                    video_id: r.id,
-                    processed_url,
-                    thumbnail_url,
-                    preview_url,
-                    owner_name: domain::username(&r.first_name, &r.last_name),
-                    owner_city: r.city,
-                    title: r.title,
-                    uploaded_at: r.uploaded_at,
-                    votes: i64::from(r.votes_count),
-                });
+                out.push(PublicVideo::from_row(&loader, r).await);
             }
             serde_json::to_vec(&out)
                 .map(Bytes::from)
@@ -171,7 +184,8 @@ pub struct VoteResponse {
     params(("id" = i64, Path, minimum = 1, example = 1, description = "video id")),
     responses((status = 200, description = "vote registered", body = VoteResponse),
               (status = 400, description = "already voted", body = ErrorBody),
-              (status = 403, description = "own video", body = ErrorBody),
+              (status = 401, description = "no valid token, or the account no longer exists", body = ErrorBody),
+              (status = 403, description = "own video (`forbidden`), the voter is suspended (`account-suspended`), or voting has closed (`voting-closed`)", body = ErrorBody),
               (status = 404, description = "no such public video", body = ErrorBody),
               (status = 422, description = "the id is not a positive integer", body = ErrorBody),
               (status = 503, description = "the database is down", body = ErrorBody)))]
@@ -195,10 +209,16 @@ pub async fn vote(
             "You have already voted for this video".into(),
         )),
         VoteOutcome::OwnVideo => Err(ApiError::Forbidden(
+            "forbidden",
             "You cannot vote for your own video".into(),
         )),
         VoteOutcome::NotFound => Err(ApiError::NotFound("Video not found".into())),
         VoteOutcome::UnknownPlayer => Err(unknown_player()),
+        VoteOutcome::Suspended => Err(suspended()),
+        VoteOutcome::VotingClosed => Err(ApiError::Forbidden(
+            "voting-closed",
+            "Voting has closed; the rankings are final".into(),
+        )),
     }
 }
 
@@ -235,10 +255,11 @@ pub async fn rankings(
         page.limit,
         city.as_deref().unwrap_or("").to_lowercase()
     );
+    let loader = state.clone();
     let body = state
         .cache
-        .get_or_load(Namespace::Rankings, &key, || async {
-            let rows = db::rankings::page(&state.db, page, city.as_deref()).await?;
+        .get_or_load(Namespace::Rankings, &key, || async move {
+            let rows = db::rankings::page(&loader.db, page, city.as_deref()).await?;
             let out: Vec<RankingEntry> = rows
                 .into_iter()
                 .zip(page.first_position()..)

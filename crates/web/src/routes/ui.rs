@@ -55,10 +55,24 @@ static ASSETS: &[Asset] = &[
     asset!("assets/js/pages/myvideos.js", JS),
     asset!("assets/js/upload.js", JS),
     asset!("assets/js/live.js", JS),
+    asset!("assets/js/account.js", JS),
+    asset!("assets/js/competition.js", JS),
+    asset!("assets/js/charts.js", JS),
+    asset!("assets/js/pages/trending.js", JS),
+    asset!("assets/js/pages/admin/common.js", JS),
+    asset!("assets/js/pages/admin/dashboard.js", JS),
+    asset!("assets/js/pages/admin/moderation.js", JS),
+    asset!("assets/js/pages/admin/competition.js", JS),
     // Uppy, bundled by scripts/vendor-uppy.sh (loaded by the upload form only).
     asset!("assets/vendor/uppy.min.js", JS),
     asset!(
         "assets/vendor/uppy.LICENSES.txt",
+        "text/plain; charset=utf-8"
+    ),
+    // Chart.js, fetched by scripts/vendor-chartjs.sh (loaded by the organizer's dashboard).
+    asset!("assets/vendor/chart.umd.js", JS),
+    asset!(
+        "assets/vendor/chart.LICENSES.txt",
         "text/plain; charset=utf-8"
     ),
 ];

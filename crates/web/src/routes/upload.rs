@@ -36,7 +36,7 @@ use utoipa::ToSchema;
 use crate::{
     body::BodyTimer,
     error::{ApiError, ApiResult, ErrorBody},
-    extract::{CurrentPlayer, Multipart},
+    extract::{CurrentPlayer, Multipart, UploadsOpen},
     state::AppState,
 };
 
@@ -116,6 +116,7 @@ fn multipart_error(e: &MultipartError, limit: u64, timer: &BodyTimer) -> ApiErro
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses((status = 201, description = "stored and queued for processing", body = UploadResponse),
               (status = 400, description = "not an MP4, corrupt, out of limits, empty or too large, or a malformed multipart body", body = ErrorBody),
+              (status = 403, description = "uploads have closed (`uploads-closed`: nothing is read or stored), or the account is suspended (`account-suspended`)", body = ErrorBody),
               (status = 408, description = "the body stopped arriving (idle too long)", body = ErrorBody),
               (status = 415, description = "not a multipart/form-data body", body = ErrorBody),
               (status = 422, description = "missing video_file or title, blank or over-long title, control characters in it", body = ErrorBody),
@@ -123,6 +124,7 @@ fn multipart_error(e: &MultipartError, limit: u64, timer: &BodyTimer) -> ApiErro
 pub async fn upload(
     State(state): State<AppState>,
     CurrentPlayer(player): CurrentPlayer,
+    _open: UploadsOpen,
     Multipart(form, timer): Multipart,
 ) -> ApiResult<(StatusCode, Json<UploadResponse>)> {
     // Admitted before any of the body is read; the slot is held until the answer.

@@ -26,7 +26,7 @@ use super::upload::{UploadResponse, ingest, log_refusal};
 use crate::{
     body,
     error::{ApiError, ApiResult, ErrorBody},
-    extract::{CurrentPlayer, Json as JsonBody, Path, Query},
+    extract::{CurrentPlayer, Json as JsonBody, Path, Query, UploadsOpen},
     state::AppState,
 };
 
@@ -200,6 +200,7 @@ fn absolute(state: &AppState, url: PlayableUrl) -> String {
     request_body = StartUpload,
     responses((status = 201, description = "started; send the parts, then complete", body = StartedUpload),
               (status = 400, description = "empty, over the size limit, or a type that cannot be an MP4; or a malformed JSON body", body = ErrorBody),
+              (status = 403, description = "uploads have closed (`uploads-closed`: nothing is started), or the account is suspended (`account-suspended`)", body = ErrorBody),
               (status = 408, description = "the body stopped arriving", body = ErrorBody),
               (status = 415, description = "not a JSON body", body = ErrorBody),
               (status = 422, description = "missing or invalid title, filename or size", body = ErrorBody),
@@ -207,6 +208,7 @@ fn absolute(state: &AppState, url: PlayableUrl) -> String {
 pub async fn start(
     State(state): State<AppState>,
     CurrentPlayer(player): CurrentPlayer,
+    _open: UploadsOpen,
     JsonBody(body): JsonBody<StartUpload>,
 ) -> ApiResult<(StatusCode, Json<StartedUpload>)> {
     let new = NewUpload {
@@ -271,11 +273,14 @@ pub async fn list_parts(
 }
 
 /// Assembles the parts and accepts the video like `POST /api/videos/upload`: the same
-/// inspection, the same `400`s, the same `201`.
+/// inspection, the same `400`s, the same `201`. Once uploads have closed it is refused
+/// (`403 uploads-closed`) even for an upload started before: the upload is kept until it
+/// expires, so reopening lets the player complete it.
 #[utoipa::path(post, path = "/api/videos/uploads/{upload_id}/complete", tag = "videos",
     security(("bearer" = [])), params(UploadPath), request_body = CompleteUpload,
     responses((status = 201, description = "stored and queued for processing", body = UploadResponse),
               (status = 400, description = "parts missing or not the stored ones (`parts-missing`, `parts-mismatch`, `size-mismatch`), a part number out of range, or the file refused as by the classic upload (the upload is then removed)", body = ErrorBody),
+              (status = 403, description = "uploads have closed (`uploads-closed`: the upload is kept, nothing is accepted), or the account is suspended (`account-suspended`)", body = ErrorBody),
               (status = 404, description = "no such upload for this player", body = ErrorBody),
               (status = 408, description = "the body stopped arriving", body = ErrorBody),
               (status = 410, description = "the upload expired", body = ErrorBody),
@@ -286,6 +291,7 @@ pub async fn complete(
     State(state): State<AppState>,
     CurrentPlayer(player): CurrentPlayer,
     Path(path): Path<UploadPath>,
+    _open: UploadsOpen,
     JsonBody(body): JsonBody<CompleteUpload>,
 ) -> ApiResult<(StatusCode, Json<UploadResponse>)> {
     let id = upload_id(&path.upload_id)?;
@@ -341,6 +347,7 @@ pub async fn put_part(
     let n = part_number(&path.part_number)?;
     if !store.verify_part(&path.upload_id, n, signature.expires, &signature.sig) {
         return Err(ApiError::Forbidden(
+            "forbidden",
             "This upload link is invalid or has expired".into(),
         ));
     }

@@ -52,6 +52,8 @@ pub enum VideoStatusDoc {
     Public,
     /// Processing gave up; `error` says why.
     Failed,
+    /// Hidden by the competition's organizers; `hidden_reason` says why.
+    Hidden,
 }
 
 /// One of the player's videos in a list.
@@ -61,9 +63,11 @@ pub struct VideoSummary {
     pub video_id: i64,
     /// Title.
     pub title: String,
-    /// `uploaded`, `processing`, `processed`, `public` or `failed`.
+    /// `uploaded`, `processing`, `processed`, `public`, `failed` or `hidden`.
     #[schema(value_type = VideoStatusDoc)]
     pub status: VideoStatus,
+    /// Why the organizers hid it (status `hidden`); null otherwise.
+    pub hidden_reason: Option<String>,
     /// Upload time.
     pub uploaded_at: DateTime<Utc>,
     /// Processing end.
@@ -83,9 +87,11 @@ pub struct VideoDetail {
     pub video_id: i64,
     /// Title.
     pub title: String,
-    /// `uploaded`, `processing`, `processed`, `public` or `failed`.
+    /// `uploaded`, `processing`, `processed`, `public`, `failed` or `hidden`.
     #[schema(value_type = VideoStatusDoc)]
     pub status: VideoStatus,
+    /// Why the organizers hid it (status `hidden`); null otherwise.
+    pub hidden_reason: Option<String>,
     /// Upload time.
     pub uploaded_at: DateTime<Utc>,
     /// Processing end.
@@ -101,6 +107,9 @@ pub struct VideoDetail {
     /// Votes received.
     #[schema(minimum = 0)]
     pub votes: i64,
+    /// Views, each viewer counted at most once per hour.
+    #[schema(minimum = 0)]
+    pub views: i64,
     /// Why processing failed (status `failed`), or why the last attempt failed.
     pub error: Option<String>,
     /// Percent done while `processing`.
@@ -124,6 +133,7 @@ async fn owned(state: &AppState, player: i64, id: i64) -> ApiResult<Video> {
         .ok_or_else(not_found)?;
     if video.owner_id != player {
         return Err(ApiError::Forbidden(
+            "forbidden",
             "You are not authorized to access this video".into(),
         ));
     }
@@ -142,6 +152,7 @@ async fn detail(state: &AppState, v: Video) -> VideoDetail {
         video_id: v.id,
         title: v.title,
         status,
+        hidden_reason: v.hidden_reason,
         uploaded_at: v.uploaded_at,
         processed_at: v.processed_at,
         original_url,
@@ -149,6 +160,7 @@ async fn detail(state: &AppState, v: Video) -> VideoDetail {
         thumbnail_url,
         preview_url,
         votes: i64::from(v.votes_count),
+        views: v.views_count,
         error: v.error,
         progress: v.progress.filter(|_| status == VideoStatus::Processing),
         attempts: v.attempts,
@@ -175,6 +187,7 @@ pub async fn list(
         out.push(VideoSummary {
             video_id: v.id,
             status: v.status(),
+            hidden_reason: v.hidden_reason,
             title: v.title,
             uploaded_at: v.uploaded_at,
             processed_at: v.processed_at,

@@ -201,12 +201,12 @@ pub async fn resend_all(client: &Client, base: &str, db: &PgPool, ballots: &[Bal
 }
 
 /// Asserts that every counter equals a recount from the rows: `videos.votes_count` the
-/// video's `votes` rows, `players.public_votes` the rows of the player's public
-/// videos, `players.public_videos` those videos.
+/// video's counted `votes` rows (a suspended voter's are not), `players.public_votes`
+/// those of the player's public videos, `players.public_videos` those videos.
 pub async fn recount_matches(db: &PgPool) {
     let videos: Vec<(i64, i32, i64)> = sqlx::query_as(
         "SELECT v.id, v.votes_count, count(t.video_id)
-           FROM videos v LEFT JOIN votes t ON t.video_id = v.id
+           FROM videos v LEFT JOIN votes t ON t.video_id = v.id AND t.counted
           GROUP BY v.id
          HAVING v.votes_count <> count(t.video_id)",
     )
@@ -220,7 +220,7 @@ pub async fn recount_matches(db: &PgPool) {
     let players: Vec<(i64, i64, i32, i64, i64)> = sqlx::query_as(
         "WITH counted AS (
              SELECT v.owner_id, count(*) AS videos,
-                    sum((SELECT count(*) FROM votes t WHERE t.video_id = v.id)) AS votes
+                    sum((SELECT count(*) FROM votes t WHERE t.video_id = v.id AND t.counted)) AS votes
                FROM videos v WHERE v.status = 'public' GROUP BY v.owner_id)
          SELECT p.id, p.public_votes, p.public_videos,
                 COALESCE(c.votes, 0)::BIGINT, COALESCE(c.videos, 0)
@@ -236,14 +236,14 @@ pub async fn recount_matches(db: &PgPool) {
     );
 }
 
-/// The ranking recounted from the rows: players with a public video, most votes
-/// first, ties to the earlier sign-up; `(username, votes)`.
+/// The ranking recounted from the rows: players with a public video, most counted
+/// votes first, ties to the earlier sign-up; `(username, votes)`.
 async fn ranking_from_rows(db: &PgPool) -> Vec<(String, i64)> {
     sqlx::query_as(
         "SELECT p.first_name || ' ' || p.last_name, count(t.video_id)
            FROM players p
            JOIN videos v ON v.owner_id = p.id AND v.status = 'public'
-           LEFT JOIN votes t ON t.video_id = v.id
+           LEFT JOIN votes t ON t.video_id = v.id AND t.counted
           GROUP BY p.id
           ORDER BY count(t.video_id) DESC, p.id
           LIMIT 100",

@@ -35,8 +35,12 @@ pub fn test_config(storage_dir: &std::path::Path) -> Config {
     config.media.temp_dir = storage_dir.join("tmp");
     std::fs::create_dir_all(&config.media.temp_dir).unwrap();
     config.media.assets_dir = storage_dir.join("assets");
+    config.organizers = skillreel_shared::config::OrganizersConfig::new([ORGANIZER_EMAIL]);
     config
 }
+
+/// The e-mail `test_config` names in `ADMIN_EMAILS` (in another case, on purpose).
+pub const ORGANIZER_EMAIL: &str = "Organizer@Example.com";
 
 /// Directory where generated test clips are cached between runs.
 pub fn clip_cache() -> PathBuf {
@@ -167,6 +171,14 @@ impl TestApp {
             Uuid::new_v4().simple()
         );
         let id = self.signup(first, "Tester", &email, city).await;
+        (id, self.login(&email).await)
+    }
+
+    /// Signs up and logs in the organizer of `test_config` (as `organizer@example.com`:
+    /// the role ignores case); returns (id, token).
+    pub async fn organizer(&self) -> (i64, String) {
+        let email = ORGANIZER_EMAIL.to_lowercase();
+        let id = self.signup("Olga", "Organizer", &email, "Bogotá").await;
         (id, self.login(&email).await)
     }
 

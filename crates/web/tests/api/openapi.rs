@@ -63,11 +63,11 @@ fn every_response_is_json_with_a_schema_and_its_headers() {
                 assert!(response.get("content").is_none(), "{label} 204 has a body");
                 continue;
             }
-            // The one exception: the live status stream is an event stream.
-            let media_type = if path.ends_with("/events") && status == "200" {
-                "text/event-stream"
-            } else {
-                "application/json"
+            // The exceptions: the live status stream is an event stream, an export is CSV.
+            let media_type = match status.as_str() {
+                "200" if path.ends_with("/events") => "text/event-stream",
+                "200" if path.ends_with(".csv") => "text/csv",
+                _ => "application/json",
             };
             let schema = &response["content"][media_type]["schema"];
             assert!(
@@ -169,6 +169,12 @@ fn the_known_bounds_are_the_ones_the_code_enforces() {
         assert_eq!(param(path, "city")["maxLength"], 100);
     }
     assert_eq!(param("/api/public/videos", "q")["maxLength"], 100);
+    assert_eq!(
+        param("/api/public/trending", "window_hours")["maximum"],
+        168
+    );
+    assert_eq!(param("/api/public/trending", "limit")["maximum"], 50);
+    assert_eq!(param("/api/admin/rankings.csv", "city")["maxLength"], 100);
     let schemas = &doc["components"]["schemas"];
     let signup = &schemas["SignupRequest"]["properties"];
     for field in ["first_name", "last_name", "city", "country"] {
@@ -186,6 +192,11 @@ fn the_known_bounds_are_the_ones_the_code_enforces() {
         schemas["UploadForm"]["properties"]["title"]["maxLength"],
         255
     );
+    assert_eq!(
+        schemas["SetCompetition"]["required"],
+        serde_json::json!(["uploads_close_at", "voting_close_at"]),
+        "null opens, a missing date is refused"
+    );
     let statuses = |method: &str, path: &str| -> Vec<String> {
         doc["paths"][path][method]["responses"]
             .as_object()
@@ -195,14 +206,16 @@ fn the_known_bounds_are_the_ones_the_code_enforces() {
             .collect()
     };
     let upload = statuses("post", "/api/videos/upload");
-    for status in ["201", "400", "401", "408", "415", "422", "429", "503"] {
+    for status in [
+        "201", "400", "401", "403", "408", "415", "422", "429", "503",
+    ] {
         assert!(upload.iter().any(|s| s == status), "upload {status}");
     }
     let resumable = [
         (
             "post",
             "/api/videos/uploads",
-            &["201", "400", "422", "429"][..],
+            &["201", "400", "403", "422", "429"][..],
         ),
         (
             "get",
@@ -217,7 +230,7 @@ fn the_known_bounds_are_the_ones_the_code_enforces() {
         (
             "post",
             "/api/videos/uploads/{upload_id}/complete",
-            &["201", "400", "404", "410", "503"],
+            &["201", "400", "403", "404", "410", "503"],
         ),
         ("delete", "/api/videos/uploads/{upload_id}", &["204", "404"]),
     ];
@@ -227,7 +240,11 @@ fn the_known_bounds_are_the_ones_the_code_enforces() {
             assert!(got.iter().any(|s| s == status), "{method} {path} {status}");
         }
     }
-    for path in ["/api/public/videos", "/api/public/rankings"] {
+    for path in [
+        "/api/public/videos",
+        "/api/public/rankings",
+        "/api/public/trending",
+    ] {
         assert!(
             doc["paths"][path]["get"]["responses"]["200"]["headers"]["x-cache"].is_object(),
             "{path}: x-cache"

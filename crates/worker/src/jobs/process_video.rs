@@ -172,7 +172,13 @@ pub async fn run(ctx: &Arc<JobContext>, job: &ProcessVideo) -> Outcome {
         let reason = match found {
             None => return Outcome::HandedBack,
             Some(None) => "video deleted",
-            Some(Some(v)) if matches!(v.status(), VideoStatus::Processed | VideoStatus::Public) => {
+            // A hidden video was processed before an organizer hid it.
+            Some(Some(v))
+                if matches!(
+                    v.status(),
+                    VideoStatus::Processed | VideoStatus::Public | VideoStatus::Hidden
+                ) =>
+            {
                 "already processed"
             }
             Some(Some(v)) if v.status() == VideoStatus::Failed => "already failed",

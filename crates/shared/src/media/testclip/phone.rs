@@ -235,6 +235,7 @@ mod tests {
             outro_path: None,
             preset: "veryfast".into(),
             crf: 23,
+            threads: None,
             max_output_secs: 30.0,
             probe_timeout: Duration::from_secs(30),
             job_timeout: Duration::from_secs(900),

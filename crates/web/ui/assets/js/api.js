@@ -1,4 +1,5 @@
-// The HTTP API client: JSON in and out, errors as ApiError, 401 signs out.
+// The HTTP API client: JSON in and out, errors as ApiError, 401 and a suspended account
+// sign out.
 import * as session from './session.js';
 
 export class ApiError extends Error {
@@ -27,9 +28,16 @@ function parse(text) {
   }
 }
 
-function expired(status, sentToken) {
-  if (status === 401 && sentToken) {
+/** The message a suspended account is signed out with. */
+export const SUSPENDED_MESSAGE = 'Your account has been suspended by the competition\'s organizers, so you have been signed out. '
+  + 'Contact them if you think this is a mistake.';
+
+function expired(status, code, sentToken) {
+  if (!sentToken) return;
+  if (status === 401) {
     session.signOut('Your session has expired or is no longer valid. Please sign in again.');
+  } else if (status === 403 && code === 'account-suspended') {
+    session.signOut(SUSPENDED_MESSAGE);
   }
 }
 
@@ -69,8 +77,43 @@ export async function api(method, path, { body, auth = false, query, signal } = 
   }
   const data = parse(await response.text().catch(() => ''));
   if (!response.ok) {
-    expired(response.status, sentToken);
+    expired(response.status, data?.code, sentToken);
     throw new ApiError(response.status, data);
   }
   return data;
+}
+
+/**
+ * Downloads an authenticated file (e.g. a CSV): fetch with the bearer token, then a
+ * Blob saved under `filename`. Rejects with ApiError like `api`.
+ */
+export async function download(path, filename, { query } = {}) {
+  const sentToken = session.token();
+  if (!sentToken) throw new ApiError(401, { detail: 'Please sign in first.' });
+  let url = path;
+  const qs = new URLSearchParams(Object.entries(query || {}).filter(([, v]) => v !== undefined && v !== null && v !== ''));
+  if (qs.toString()) url += `?${qs}`;
+  let response;
+  try {
+    response = await fetch(url, { headers: { Authorization: `Bearer ${sentToken}` } });
+  } catch {
+    throw new ApiError(0, null);
+  }
+  if (!response.ok) {
+    const data = parse(await response.text().catch(() => ''));
+    expired(response.status, data?.code, sentToken);
+    throw new ApiError(response.status, data);
+  }
+  const blob = await response.blob();
+  const href = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = href;
+  a.download = filename;
+  a.hidden = true;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  // The click starts the download synchronously; the URL can go right after.
+  setTimeout(() => URL.revokeObjectURL(href), 1000);
+  return blob;
 }

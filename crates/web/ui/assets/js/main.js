@@ -1,11 +1,15 @@
 // Entry point: client-side router, navigation bar, error banner and notices.
 import { h, replace } from './dom.js';
 import * as session from './session.js';
+import * as account from './account.js';
 import * as gallery from './pages/gallery.js';
 import * as video from './pages/video.js';
 import * as rankings from './pages/rankings.js';
 import * as auth from './pages/auth.js';
 import * as myvideos from './pages/myvideos.js';
+import * as dashboard from './pages/admin/dashboard.js';
+import * as moderation from './pages/admin/moderation.js';
+import * as competition from './pages/admin/competition.js';
 
 const BASE = '/app';
 
@@ -16,6 +20,10 @@ const routes = [
   { pattern: /^\/signin$/, page: auth.signin, nav: 'signin' },
   { pattern: /^\/signup$/, page: auth.signup, nav: 'signup' },
   { pattern: /^\/my$/, page: myvideos, nav: 'my', auth: true },
+  // The organizer's pages: signed in, and /api/auth/me said "organizer".
+  { pattern: /^\/admin$/, page: dashboard, nav: 'admin', organizer: true },
+  { pattern: /^\/admin\/moderation$/, page: moderation, nav: 'admin', organizer: true },
+  { pattern: /^\/admin\/competition$/, page: competition, nav: 'admin', organizer: true },
 ];
 
 const main = document.getElementById('main');
@@ -60,8 +68,9 @@ function renderNav() {
     h('li', {}, h('a', { href: `${BASE}/rankings`, 'data-nav': 'rankings' }, 'Rankings')),
   ];
   if (s) {
+    items.push(h('li', {}, h('a', { href: `${BASE}/my`, 'data-nav': 'my' }, 'My videos')));
+    if (s.role === 'organizer') items.push(h('li', {}, h('a', { href: `${BASE}/admin`, 'data-nav': 'admin' }, 'Organizer')));
     items.push(
-      h('li', {}, h('a', { href: `${BASE}/my`, 'data-nav': 'my' }, 'My videos')),
       h('li', { class: 'who' },
         h('span', { class: 'muted', title: 'Signed in' }, s.email || 'Signed in'),
         h('button', {
@@ -110,9 +119,21 @@ async function render({ focus = false } = {}) {
       h('p', {}, 'There is nothing here. ', h('a', { href: `${BASE}/` }, 'Go to the gallery'), '.'));
     return;
   }
-  if (route.auth && !session.current()) {
+  if ((route.auth || route.organizer) && !session.current()) {
     navigate(`/signin?next=${encodeURIComponent(location.pathname + location.search)}`, { replace: true });
     return;
+  }
+  if (route.organizer) {
+    replace(main, h('p', { class: 'muted' }, 'Loading…'));
+    const role = await account.role();
+    if (id !== renderId) return;
+    if (!session.current()) return; // signed out meanwhile (refused token): onChange redirects
+    if (role !== 'organizer') {
+      document.title = 'Organizers only · skillreel';
+      replace(main, h('h1', {}, 'Organizers only'),
+        h('p', {}, 'These pages are for the competition\'s organizers. ', h('a', { href: `${BASE}/` }, 'Go to the gallery'), '.'));
+      return;
+    }
   }
   const params = {};
   (route.keys || []).forEach((k, i) => { params[k] = match[i + 1]; });
@@ -161,7 +182,7 @@ session.onChange((reason) => {
   if (reason) {
     showError(reason);
     const path = location.pathname.slice(BASE.length);
-    if (routes.find((r) => r.auth && r.pattern.test(path))) {
+    if (routes.find((r) => (r.auth || r.organizer) && r.pattern.test(path))) {
       history.replaceState(null, '', `${BASE}/signin?next=${encodeURIComponent(location.pathname)}`);
       render({ focus: true }).then(() => showError(reason));
     }
@@ -180,4 +201,5 @@ document.getElementById('banner-close').addEventListener('click', clearError);
 
 renderNav();
 session.current(); // signs out an expired session before the first render
+account.refreshRole(); // the role may have changed (or the account been suspended) since
 render();

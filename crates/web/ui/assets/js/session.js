@@ -1,4 +1,5 @@
-// The signed-in player: token in localStorage, votes cast this session in sessionStorage.
+// The signed-in player: token (and role, once known) in localStorage, votes cast this
+// session in sessionStorage.
 
 const KEY = 'skillreel.session';
 const listeners = new Set();
@@ -11,7 +12,10 @@ function read() {
   return null;
 }
 
-/** The current session `{token, email, expiresAt}`, or null (also once expired). */
+/**
+ * The current session `{token, email, expiresAt, role}`, or null (also once expired).
+ * `role` is `"player"`, `"organizer"`, or undefined until /api/auth/me answered.
+ */
 export function current() {
   const s = read();
   if (s && s.expiresAt && Date.now() >= s.expiresAt) {
@@ -29,6 +33,19 @@ export function signIn({ access_token, expires_in }, email) {
   const expiresAt = expires_in ? Date.now() + Number(expires_in) * 1000 : null;
   localStorage.setItem(KEY, JSON.stringify({ token: access_token, email, expiresAt }));
   notify(null);
+}
+
+/** Records the account's role (from /api/auth/me); listeners hear of a change. */
+export function setRole(role) {
+  const s = read();
+  if (!s || s.role === role) return;
+  localStorage.setItem(KEY, JSON.stringify({ ...s, role }));
+  notify(null);
+}
+
+/** True when the signed-in account is an organizer (as far as /api/auth/me said). */
+export function isOrganizer() {
+  return current()?.role === 'organizer';
 }
 
 /** Clears the session; `reason`, when given, is shown to the player. */

@@ -2,6 +2,7 @@
 import { api, ApiError } from '../api.js';
 import { h, replace } from '../dom.js';
 import * as session from '../session.js';
+import { refreshRole } from '../account.js';
 
 /** A labelled input with a slot for its error message. */
 function field(name, label, attrs = {}, hint = null) {
@@ -59,6 +60,8 @@ function nextPath(ctx, fallback) {
 async function login(email, password) {
   const tokenResponse = await api('POST', '/api/auth/login', { body: { email, password } });
   session.signIn(tokenResponse, email.trim());
+  // Organizers get their pages in the navigation (and may be sent on to one by ?next=).
+  await refreshRole();
 }
 
 function submitting(form, busy, label) {
@@ -88,7 +91,7 @@ export const signin = {
       try {
         await login(String(data.get('email')), String(data.get('password')));
         ctx.notify('Welcome back! You are signed in.');
-        ctx.navigate(nextPath(ctx, '/app/my'));
+        ctx.navigate(nextPath(ctx, session.isOrganizer() ? '/app/admin' : '/app/my'));
       } catch (err) {
         showErrors(form, err);
         submitting(form, false);

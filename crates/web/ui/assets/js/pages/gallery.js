@@ -1,7 +1,10 @@
-// Public gallery: published videos (poster, preview on hover/focus) with search, city
-// filter and pagination.
+// Public gallery: published videos (poster, preview on hover/focus, votes and views) with
+// search, city filter and pagination; the trending strip and the competition's dates on
+// top.
 import { api } from '../api.js';
 import { h, replace, num, plural } from '../dom.js';
+import { competition, datesNotice } from '../competition.js';
+import { trendingStrip } from './trending.js';
 
 const LIMIT = 12;
 
@@ -114,7 +117,8 @@ function card(v) {
       h('p', { class: 'meta' },
         h('span', { class: 'owner' }, v.owner_name), ' · ',
         h('span', { class: 'city' }, v.owner_city)),
-      h('p', { class: 'votes' }, plural(v.votes, 'vote', 'votes'))));
+      h('p', { class: 'votes' }, plural(v.votes, 'vote', 'votes'),
+        typeof v.views === 'number' ? h('span', { class: 'views' }, ` · ${plural(v.views, 'view', 'views')}`) : null)));
   if (v.preview_url) hoverPreview(li, thumb, v.preview_url);
   return li;
 }
@@ -148,11 +152,20 @@ export async function render(main, ctx) {
   });
 
   const results = h('div', { class: 'results', 'aria-live': 'polite' }, h('p', { class: 'muted' }, 'Loading videos…'));
-  replace(main,
-    h('div', { class: 'page-head' },
-      h('h1', {}, 'Gallery'),
-      h('p', { class: 'lead' }, 'Published clips from players everywhere. Watch, then vote for your favourites.')),
-    form, results);
+  const pageHead = h('div', { class: 'page-head' },
+    h('h1', {}, 'Gallery'),
+    h('p', { class: 'lead' }, 'Published clips from players everywhere. Watch, then vote for your favourites.'));
+  // Trending sits above the first page of the unfiltered gallery only.
+  const trending = (q || city || page > 1) ? null
+    : trendingStrip((list) => {
+      // Complete public videos only: the video page plays what it finds here.
+      for (const v of list) if (v.processed_url && !seen.has(Number(v.id))) seen.set(Number(v.id), v);
+    });
+  replace(main, pageHead, trending, form, results);
+  competition().then((c) => {
+    const notice = datesNotice(c);
+    if (notice && ctx.isCurrent()) pageHead.append(notice);
+  });
 
   knownCities().then((cities) => { if (ctx.isCurrent()) form.append(cityDatalist('f-cities', cities)); });
 

@@ -3,6 +3,7 @@ import { api, ApiError } from '../api.js';
 import { h, replace, plural, when } from '../dom.js';
 import { follow } from '../live.js';
 import { uploader } from '../upload.js';
+import { competition, uploadsClosed } from '../competition.js';
 
 const PENDING = new Set(['uploaded', 'processing']);
 
@@ -12,7 +13,10 @@ const STATUS_LABEL = {
   processed: 'Ready to publish',
   public: 'Published',
   failed: 'Failed',
+  hidden: 'Hidden by the organizers',
 };
+
+const UPLOADS_CLOSED = 'Uploads are closed: the competition no longer takes new clips.';
 
 function mb(bytes) {
   return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
@@ -89,7 +93,9 @@ export async function render(main, ctx) {
   };
   /** Shows an API error where the classic form showed it: next to its field, else under the form. */
   const showUploadError = (err) => {
-    if (err instanceof ApiError && err.status === 422 && err.errors.length) {
+    if (err instanceof ApiError && err.status === 403 && err.code === 'uploads-closed') {
+      closeUploads(UPLOADS_CLOSED);
+    } else if (err instanceof ApiError && err.status === 422 && err.errors.length) {
       const rest = err.errors.filter((fe) => !setFieldError(fe.field, fe.message)).map((fe) => fe.message);
       form.querySelector('.form-error').textContent = rest.join(' ');
     } else if (err instanceof ApiError && err.status === 400) {
@@ -100,6 +106,18 @@ export async function render(main, ctx) {
     (form.querySelector('[aria-invalid="true"]') || form.querySelector('.form-error')).focus();
   };
 
+  const datesText = h('p', { class: 'dates-notice', id: 'upload-dates', hidden: true });
+  fields.before(datesText);
+  let closed = false;
+  /** Uploads are closed: says so and keeps the form from starting one. */
+  function closeUploads(message) {
+    closed = true;
+    datesText.textContent = message;
+    datesText.hidden = false;
+    datesText.classList.add('closed');
+    submitButton.disabled = true;
+  }
+
   let engine = null;
   let starting = false;
   const showState = () => {
@@ -109,7 +127,7 @@ export async function render(main, ctx) {
     fields.hidden = st.phase === 'restored';
     progressBox.hidden = !busy || st.phase === 'restored' || starting;
     submitButton.hidden = st.phase === 'restored';
-    submitButton.disabled = busy;
+    submitButton.disabled = busy || closed;
     submitButton.textContent = busy ? 'Uploading…' : 'Upload';
     form.dataset.phase = starting ? 'starting' : st.phase;
     const pct = st.total ? Math.min(100, Math.floor((st.sent / st.total) * 100)) : 0;
@@ -170,6 +188,7 @@ export async function render(main, ctx) {
 
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
+    if (closed) return;
     clearFormErrors();
     const title = form.elements.title.value.trim();
     const file = form.elements.video_file.files[0];
@@ -223,6 +242,10 @@ export async function render(main, ctx) {
         h('p', { class: 'status-text' }, pct === null ? 'Processing…' : `Processing… ${pct}%`));
     } else if (v.status === 'failed') {
       children.push(h('p', { class: 'error-text' }, `Processing failed: ${v.error || 'unknown error'}`));
+    } else if (v.status === 'hidden') {
+      children.push(h('p', { class: 'error-text hidden-reason' },
+        'The organizers hid this video from the gallery and the rankings',
+        v.hidden_reason ? `: ${v.hidden_reason}` : '.'));
     }
     if ((v.status === 'processed' || v.status === 'public') && v.processed_url) {
       children.push(h('video', { class: 'preview', controls: true, preload: 'metadata', playsinline: true, src: v.processed_url, poster: v.thumbnail_url || null, 'aria-label': `Preview of ${v.title}` }));
@@ -254,7 +277,7 @@ export async function render(main, ctx) {
     // Keep items whose content did not change, so focus and playing previews survive.
     const existing = new Map([...list.querySelectorAll('li.my-item')].map((li) => [Number(li.dataset.videoId), li]));
     const next = rows.map((v) => {
-      const key = JSON.stringify([v.status, v.progress, v.error, v.votes, v.title, v.processed_url ? 1 : 0, v.thumbnail_url ? 1 : 0]);
+      const key = JSON.stringify([v.status, v.progress, v.error, v.votes, v.title, v.hidden_reason, v.processed_url ? 1 : 0, v.thumbnail_url ? 1 : 0]);
       const old = existing.get(Number(v.video_id));
       if (old && old.dataset.key === key) return old;
       const fresh = item(v);
@@ -337,6 +360,15 @@ export async function render(main, ctx) {
       h('p', { class: 'lead' }, 'Upload clips, follow their processing, and publish the ones you are proud of.')),
     h('div', { class: 'my-layout' }, form, listBox));
   replace(list, h('li', { class: 'muted' }, 'Loading your videos…'));
+
+  competition().then((c) => {
+    if (stopped) return;
+    if (uploadsClosed(c)) closeUploads(UPLOADS_CLOSED);
+    else if (c.uploads_close_at) {
+      datesText.textContent = `Uploads close on ${when(c.uploads_close_at)}.`;
+      datesText.hidden = false;
+    }
+  });
 
   // The uploader (Uppy) loads in the background; a restored upload shows once it is ready.
   let unsubscribe = () => {};

@@ -1,7 +1,9 @@
-// One public video: player and vote button.
+// One public video: player (a view is counted when playback starts), vote button, and
+// the competition's voting date.
 import { api } from '../api.js';
 import { h, replace, plural, when } from '../dom.js';
 import * as session from '../session.js';
+import { competition, datesNotice, votingClosed } from '../competition.js';
 import { seen } from './gallery.js';
 
 /** Finds a public video by id: from the gallery just seen, else by scanning the list. */
@@ -30,7 +32,7 @@ async function ownIds() {
 
 export async function render(main, ctx) {
   const id = Number(ctx.params.id);
-  const [v, own] = await Promise.all([find(id), ownIds()]);
+  const [v, own, dates] = await Promise.all([find(id), ownIds(), competition()]);
   if (!ctx.isCurrent()) return;
   if (!v) {
     ctx.setTitle('Video not found');
@@ -50,6 +52,8 @@ export async function render(main, ctx) {
       control = h('a', { class: 'btn btn-primary', id: 'vote-button', href: `/app/signin?next=${encodeURIComponent(`/app/videos/${id}`)}` }, 'Sign in to vote');
     } else if (state === 'own') {
       control = h('button', { type: 'button', class: 'btn', id: 'vote-button', disabled: true }, 'Your own video');
+    } else if (state === 'closed') {
+      control = h('button', { type: 'button', class: 'btn', id: 'vote-button', disabled: true }, 'Voting is closed');
     } else if (state === 'voted') {
       control = h('button', { type: 'button', class: 'btn btn-done', id: 'vote-button', disabled: true, 'aria-pressed': 'true' }, '✓ Voted');
     } else {
@@ -73,20 +77,30 @@ export async function render(main, ctx) {
     } catch (err) {
       message.textContent = err.message;
       if (err.status === 400) { session.rememberVote(id); show('voted'); }
+      else if (err.status === 403 && err.code === 'voting-closed') show('closed');
       else if (err.status === 403) show('own');
       else if (err.status === 401) show('signed-out');
       else show('can-vote');
     }
   }
 
-  const state = !session.current() ? 'signed-out'
-    : own.has(id) ? 'own'
-      : session.votedIds().has(id) ? 'voted' : 'can-vote';
+  const state = votingClosed(dates) ? 'closed'
+    : !session.current() ? 'signed-out'
+      : own.has(id) ? 'own'
+        : session.votedIds().has(id) ? 'voted' : 'can-vote';
   show(state);
 
   const player = v.processed_url
     ? h('video', { class: 'video-player', controls: true, preload: 'metadata', playsinline: true, src: v.processed_url, poster: v.thumbnail_url || null, 'aria-label': `Video: ${v.title}` })
     : h('p', { class: 'thumb-empty' }, 'This video cannot be played right now.');
+  const views = h('p', { class: 'muted', id: 'view-count' }, typeof v.views === 'number' ? plural(v.views, 'view', 'views') : '');
+  // One view per page visit, when playback first starts. The count shown stays the
+  // server's: it counts a viewer at most once an hour, and the answer does not say
+  // whether this one counted.
+  player.addEventListener?.('play', () => {
+    api('POST', `/api/public/videos/${id}/view`, { auth: Boolean(session.current()) })
+      .catch(() => { /* a view not counted is not the viewer's problem */ });
+  }, { once: true });
   player.addEventListener?.('error', () => {
     message.textContent = 'The video could not be loaded. The link may have expired: reload the page.';
   });
@@ -99,5 +113,5 @@ export async function render(main, ctx) {
         h('h1', {}, v.title),
         h('p', { class: 'meta' }, 'by ', h('strong', {}, v.owner_name), ' · ', v.owner_city),
         h('p', { class: 'muted' }, `Uploaded ${when(v.uploaded_at)}`),
-        votes, action, message)));
+        votes, views, action, message, datesNotice(dates, 'video-dates'))));
 }
