@@ -70,7 +70,9 @@ BASE="https://localhost:$CLUSTER_HTTPS_PORT"
 # Whether pid $1 is a process of this test's cluster (not a recycled pid): nginx names
 # the cluster's directory on its command line, the services in their environment.
 ours() {
-  cat "/proc/$1/cmdline" "/proc/$1/environ" 2>/dev/null | tr '\0' '\n' | grep -qF "$CLUSTER_DIR"
+  local seen
+  seen="$(cat "/proc/$1/cmdline" "/proc/$1/environ" 2>/dev/null | tr '\0' '\n')" || true
+  [[ "$seen" == *"$CLUSTER_DIR"* ]]
 }
 
 cleanup() {
@@ -153,6 +155,10 @@ phase() { begun=$((begun + 1)); log "[$((SECONDS - started))s] $*"; }
 # ---------- up ----------
 phase "cluster.sh up (https port $CLUSTER_HTTPS_PORT, web ports $CLUSTER_WEB_PORTS)"
 t=$SECONDS
+# The organizer of e2e/tests/organizer.test.js, so the browser tests below moderate
+# through the proxy and two web instances too.
+export SKILLREEL_E2E_ADMIN_EMAIL="${SKILLREEL_E2E_ADMIN_EMAIL:-organizer@e2e.example.test}"
+export ADMIN_EMAILS="$SKILLREEL_E2E_ADMIN_EMAIL"
 if ! bash scripts/cluster.sh up 2>&1 | tee "$OUT/up.log" | sed 's/^/    /' >&2; then
   die "cluster.sh up failed"
 fi

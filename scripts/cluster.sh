@@ -53,7 +53,7 @@ UPSTREAM_KEEPALIVE_SECS=60
 WEB_HEADER_TIMEOUT_SECS=65
 
 # Service settings a caller may pass through (see the header).
-PASSTHROUGH='^(BCRYPT_[A-Z_]+|RATE_LIMITS?(_[A-Z_]+)?|HASHES_PER_CLIENT|FFMPEG_[A-Z_]+|UPLOAD_[A-Z_]+|WORKER_CONCURRENCY|WORKER_MAX_ATTEMPTS|WORKER_BACKOFF_SECS|WORKER_LEASE_SECS|RECONCILE_[A-Z_]+|CACHE_[A-Z_]+|SHUTDOWN_GRACE_SECS|JOB_TIMEOUT_SECS|MEDIA_MAX_SECS|JWT_TTL_SECS|DATABASE_MAX_CONNECTIONS|LOG_FORMAT|RUST_LOG)='
+PASSTHROUGH='^(BCRYPT_[A-Z_]+|RATE_LIMITS?(_[A-Z_]+)?|HASHES_PER_CLIENT|FFMPEG_[A-Z_]+|UPLOAD_[A-Z_]+|WORKER_CONCURRENCY|WORKER_MAX_ATTEMPTS|WORKER_BACKOFF_SECS|WORKER_LEASE_SECS|RECONCILE_[A-Z_]+|CACHE_[A-Z_]+|SHUTDOWN_GRACE_SECS|JOB_TIMEOUT_SECS|MEDIA_MAX_SECS|JWT_TTL_SECS|DATABASE_MAX_CONNECTIONS|LOG_FORMAT|RUST_LOG|ADMIN_EMAILS)='
 
 # ---------- settings ----------
 
@@ -142,10 +142,12 @@ env_value() { { service_env | grep -E "^$1=" || true; } | tail -n1 | cut -d= -f2
 
 # Prints the pid of member $1 when its pid file names a live process of binary $2.
 member_pid() {
-  local pid
+  local pid cmdline
   pid="$(cat "$RUN/$1.pid" 2>/dev/null)" || return 1
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$2" || return 1
+  # Read whole, then match: `tr | grep -q` under pipefail fails when grep quits early.
+  cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
+  [[ "$cmdline" == *"$2"* ]] || return 1
   echo "$pid"
 }
 
@@ -194,12 +196,20 @@ need_free_port() {
   fi
 }
 
+# started_alive <name>: the member this run just started still lives. Only the pid:
+# until the forked shell has exec'd the binary, /proc/<pid>/cmdline is still this
+# script's, so member_pid's binary check would call a member that is starting dead.
+started_alive() {
+  local pid
+  pid="$(cat "$RUN/$1.pid" 2>/dev/null)" && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+}
+
 wait_http() {
-  local url="$1" secs="$2" pidname="$3" bin="$4" i
+  local url="$1" secs="$2" pidname="$3" i
   shift 4
   for ((i = 0; i < secs * 4; i++)); do
     curl -fsS -o /dev/null --max-time 2 "$@" "$url" 2>/dev/null && return 0
-    member_pid "$pidname" "$bin" >/dev/null || {
+    started_alive "$pidname" || {
       tail -n 30 "$LOGS/$pidname.log" >&2 || true
       die "$pidname exited during start-up (log: $LOGS/$pidname.log)"
     }
