@@ -3,6 +3,7 @@
 //! Nothing here knows about HTTP.
 
 pub mod auth;
+pub mod batch;
 pub mod cache;
 pub mod config;
 pub mod db;
@@ -22,4 +23,5 @@ pub mod tempdirs;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tls;
+pub mod views;
 pub mod votes;

@@ -63,6 +63,8 @@ pub struct WebMetrics {
     pub upload_body_bytes: Family<RouteLabels, Counter>,
     /// Votes per batch written by the vote batcher (group commit).
     pub vote_batch_size: Histogram,
+    /// Views per batch written by the view batcher (group commit).
+    pub view_batch_size: Histogram,
 }
 
 impl std::fmt::Debug for WebMetrics {
@@ -116,6 +118,14 @@ impl Default for WebMetrics {
             "Votes per batch written by the vote batcher",
             vote_batch_size.clone(),
         );
+        let view_batch_size = Histogram::new([
+            1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+        ]);
+        registry.register(
+            "view_batch_size",
+            "Views per batch written by the view batcher",
+            view_batch_size.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             requests,
@@ -126,6 +136,7 @@ impl Default for WebMetrics {
 
             upload_body_bytes,
             vote_batch_size,
+            view_batch_size,
         }
     }
 }
@@ -145,6 +156,11 @@ impl WebMetrics {
     /// Records one batch of `votes` written by the vote batcher.
     pub fn vote_batch(&self, votes: usize) {
         self.vote_batch_size.observe(votes as f64);
+    }
+
+    /// Records one batch of `views` written by the view batcher.
+    pub fn view_batch(&self, views: usize) {
+        self.view_batch_size.observe(views as f64);
     }
 
     /// Counts `bytes` of request body read on `route`.

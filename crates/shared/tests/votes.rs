@@ -2,15 +2,26 @@
 //! `cast_votes` answers every ballot of a batch and counts each pair once, concurrent
 //! batches over one favourite player's videos neither deadlock nor lose a count, the
 //! statement triggers keep the players' totals on every path, and the batcher groups a
-//! flood into few batches while answering each vote from its own row.
+//! flood into few batches while answering each vote from its own row. Views go through
+//! the same group commit: a crowd is counted once per viewer with few batches, and view
+//! batches of two instances and vote batches on the same videos neither deadlock nor
+//! lose a count.
 
-use std::{collections::HashSet, time::Duration};
+use std::{
+    collections::HashSet,
+    net::{IpAddr, Ipv4Addr},
+    time::Duration,
+};
 
 use skillreel_shared::{
     cache::PublicCache,
     config::{CacheConfig, VotesConfig},
-    db::votes::{self, VoteOutcome},
+    db::{
+        views::{ViewOutcome, Viewer},
+        votes::{self, VoteOutcome},
+    },
     metrics::WebMetrics,
+    views::ViewBatcher,
     votes::VoteBatcher,
 };
 use sqlx::PgPool;
@@ -379,4 +390,157 @@ async fn a_vote_answered_registered_is_visible_to_every_reader_at_once(db: PgPoo
     .await
     .unwrap();
     assert_eq!((rows, counted), (1, 1));
+}
+
+/// Viewer `i`: an account for the first hundred, then client addresses.
+fn viewer(i: u32) -> Viewer {
+    if i < 100 {
+        Viewer::Player(i64::from(i) + 1)
+    } else {
+        Viewer::Address(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i)))
+    }
+}
+
+/// `views_count` and the dedup rows of `clip`.
+async fn views_of(db: &PgPool, clip: i64) -> (i64, i64) {
+    sqlx::query_as(
+        "SELECT views_count::BIGINT, (SELECT count(*) FROM video_views WHERE video_id = $1)
+           FROM videos WHERE id = $1",
+    )
+    .bind(clip)
+    .fetch_one(db)
+    .await
+    .unwrap()
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn the_view_batcher_counts_a_crowd_once_per_viewer_in_few_batches(db: PgPool) {
+    let owner = player(&db, "owner").await;
+    let clip = video(&db, owner, "public").await;
+    let unpublished = video(&db, owner, "processed").await;
+    let metrics = WebMetrics::default();
+    let config = VotesConfig {
+        batch_max: 64,
+        in_flight: 1,
+        refresh_every: Duration::from_millis(100),
+    };
+    let batcher = ViewBatcher::start(db.clone(), &config, metrics.clone());
+    // 400 viewers, each twice, plus views of a video nobody may see and of no video.
+    let mut tasks = Vec::new();
+    for (video, i) in (0..400)
+        .chain(0..400)
+        .map(|i| (clip, i))
+        .chain((0..5).map(|i| (unpublished, i)))
+        .chain((0..5).map(|i| (i64::MAX, i)))
+    {
+        let batcher = batcher.clone();
+        tasks.push(tokio::spawn(async move {
+            batcher
+                .record(video, viewer(i))
+                .await
+                .expect("a view outcome")
+        }));
+    }
+    let outcomes = join_all(tasks).await;
+    let count = |o: ViewOutcome| outcomes.iter().filter(|x| **x == o).count();
+    assert_eq!(
+        (
+            count(ViewOutcome::Counted),
+            count(ViewOutcome::AlreadyCounted),
+            count(ViewOutcome::NotFound)
+        ),
+        (400, 400, 10)
+    );
+    assert_eq!(views_of(&db, clip).await, (400, 400));
+    assert_eq!(views_of(&db, unpublished).await, (0, 0));
+    let batches: u64 = metrics
+        .render()
+        .lines()
+        .find_map(|l| l.strip_prefix("skillreel_http_view_batch_size_count "))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("the batch-size histogram is exported");
+    assert!(
+        (13..400).contains(&batches),
+        "{batches} batches for 810 views"
+    );
+    // The same crowd again within the hour: nothing more is counted.
+    for i in [0, 99, 100, 399] {
+        assert_eq!(
+            batcher.record(clip, viewer(i)).await.unwrap(),
+            ViewOutcome::AlreadyCounted
+        );
+    }
+    assert_eq!(views_of(&db, clip).await, (400, 400));
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn view_batches_of_two_instances_and_vote_batches_share_videos_without_deadlock(db: PgPool) {
+    let owner = player(&db, "owner").await;
+    let mut clips = Vec::new();
+    for _ in 0..5 {
+        clips.push(video(&db, owner, "public").await);
+    }
+    let mut voters = Vec::new();
+    for i in 0..40 {
+        voters.push(player(&db, &format!("v{i}")).await);
+    }
+    let config = VotesConfig {
+        batch_max: 32,
+        in_flight: 2,
+        refresh_every: Duration::from_millis(100),
+    };
+    let instances = [
+        ViewBatcher::start(db.clone(), &config, WebMetrics::default()),
+        ViewBatcher::start(db.clone(), &config, WebMetrics::default()),
+    ];
+    let votes = VoteBatcher::start(
+        db.clone(),
+        &config,
+        public_cache().await,
+        WebMetrics::default(),
+    );
+    // Each of 300 viewers watches every clip, the clips in an order of its own, through
+    // one instance or the other; meanwhile 40 voters vote for every clip.
+    let mut views = Vec::new();
+    for i in 0..300u32 {
+        let batcher = instances[i as usize % 2].clone();
+        let mut order = clips.clone();
+        order.rotate_left(i as usize % clips.len());
+        if i % 3 == 0 {
+            order.reverse();
+        }
+        views.push(tokio::spawn(async move {
+            let mut outcomes = Vec::new();
+            for clip in order {
+                outcomes.push(batcher.record(clip, viewer(i)).await);
+            }
+            outcomes
+        }));
+    }
+    let mut ballots = Vec::new();
+    for (i, voter) in voters.iter().enumerate() {
+        let (votes, voter, mut order) = (votes.clone(), *voter, clips.clone());
+        order.rotate_left(i % clips.len());
+        ballots.push(tokio::spawn(async move {
+            let mut outcomes = Vec::new();
+            for clip in order {
+                outcomes.push(votes.cast(clip, voter).await);
+            }
+            outcomes
+        }));
+    }
+    for outcomes in join_all(views).await {
+        for outcome in outcomes {
+            assert_eq!(outcome.expect("no view fails"), ViewOutcome::Counted);
+        }
+    }
+    for outcomes in join_all(ballots).await {
+        for outcome in outcomes {
+            assert_eq!(outcome.expect("no vote fails"), VoteOutcome::Registered);
+        }
+    }
+    for clip in clips {
+        assert_eq!(views_of(&db, clip).await, (300, 300), "clip {clip}");
+    }
+    assert_counters_match_rows(&db).await;
 }

@@ -127,6 +127,19 @@ impl ApiError {
     }
 }
 
+/// A write of the group commit (votes, views): the database's answer for the batch.
+impl From<skillreel_shared::batch::WriteError> for ApiError {
+    fn from(err: skillreel_shared::batch::WriteError) -> Self {
+        use skillreel_shared::batch::WriteError;
+        match err {
+            WriteError::Unavailable(cause) => {
+                Self::Unavailable("database unavailable, try again shortly".into(), cause)
+            }
+            WriteError::Failed(cause) => Self::Internal(cause),
+        }
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         if skillreel_shared::db::is_unavailable(&err) {

@@ -15,6 +15,7 @@ use skillreel_shared::{
     queue::{self, JobQueue},
     ratelimit::{RateLimiter, slots::ClientSlots},
     storage::{self, Storage, local::LocalStore},
+    views::ViewBatcher,
     votes::VoteBatcher,
 };
 use sqlx::PgPool;
@@ -52,6 +53,8 @@ pub struct Services {
     pub cache: PublicCache,
     /// Votes, written in batches (group commit).
     pub votes: VoteBatcher,
+    /// Views, written in batches (group commit).
+    pub views: ViewBatcher,
     /// Token signer.
     pub tokens: Tokens,
     /// Password hasher.
@@ -105,10 +108,12 @@ impl AppState {
         let cache = PublicCache::new(redis.clone(), &config.redis.prefix, config.cache.clone());
         let metrics = WebMetrics::default();
         let votes = VoteBatcher::start(db.clone(), &config.votes, cache.clone(), metrics.clone());
+        let views = ViewBatcher::start(db.clone(), &config.votes, metrics.clone());
         Ok(Self(Arc::new(Services {
             queue: JobQueue::new(redis.clone(), &config.redis),
             cache,
             votes,
+            views,
             limiter: RateLimiter::new(redis.clone(), &config.redis, config.limits.clone()),
             hash_slots: ClientSlots::new(config.limits.hashes_per_client),
             tokens: Tokens::new(&config.auth.jwt_secret, config.auth.token_ttl),

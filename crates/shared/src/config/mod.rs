@@ -74,8 +74,8 @@
 //! | `EVENTS_RECHECK_SECS` | while it is up, streams still read their row this often [`15`] |
 //! | `EVENTS_MAX_STREAMS` | live status streams open at once per web process; beyond it `503` [`1000`] |
 //! | `EVENTS_MAX_STREAMS_PER_PLAYER` | streams of one player open at once per web process; beyond it `429` [`8`] |
-//! | `VOTE_BATCH_MAX` | most votes one web instance writes in one statement [`256`] |
-//! | `VOTE_BATCHES_IN_FLIGHT` | vote batches one web instance writes at once [`2`] |
+//! | `VOTE_BATCH_MAX` | most votes (and most views) one web instance writes in one statement [`256`] |
+//! | `VOTE_BATCHES_IN_FLIGHT` | vote batches one web instance writes at once, and as many view batches [`2`] |
 //! | `VOTE_CACHE_REFRESH_MS` | votes invalidate the public caches at most this often per instance [`250`] |
 //! | `ADMIN_EMAILS` | e-mails of the organizers' accounts, comma-separated, any case (see [`organizers`]) [unset: no organizer] |
 //!

@@ -1,5 +1,5 @@
-//! Views and trends: view counts deduplicated per viewer and hour (migration
-//! `20261203000003`), and the videos with the most votes in a recent window.
+//! Views and trends: view counts deduplicated per viewer and hour (migrations
+//! `20261203000003`, `20261204000001`), and the videos with the most votes in a recent window.
 
 use std::net::IpAddr;
 
@@ -37,38 +37,42 @@ pub enum ViewOutcome {
     NotFound,
 }
 
-/// Counts a view of a public video, at most once per viewer, video and clock hour (UTC):
-/// one statement inserts the `(video, viewer, hour)` row with `ON CONFLICT DO NOTHING`
-/// and raises `views_count` only when that row was inserted.
-pub async fn record(
+/// Counts a batch of views of public videos, each at most once per viewer, video and
+/// clock hour (UTC): one call of the `record_views` function (migration
+/// `20261204000001`) — one round trip, one transaction, each video's `views_count` raised
+/// once by the batch's new views of it. One outcome per view, in order; a repeat of an
+/// earlier view of the same batch is [`ViewOutcome::AlreadyCounted`].
+pub async fn record_batch(
     db: impl PgExecutor<'_>,
-    video_id: i64,
-    viewer: Viewer,
-) -> Result<ViewOutcome, sqlx::Error> {
-    let (public, counted): (bool, bool) = sqlx::query_as(
-        "WITH target AS (
-             SELECT id FROM videos WHERE id = $1 AND status = 'public'
-         ), inserted AS (
-             INSERT INTO video_views (video_id, viewer, hour)
-             SELECT id, $2, date_trunc('hour', now(), 'UTC') FROM target
-             ON CONFLICT DO NOTHING
-             RETURNING video_id
-         ), bumped AS (
-             UPDATE videos SET views_count = views_count + 1
-              WHERE id IN (SELECT video_id FROM inserted)
-             RETURNING id
-         )
-         SELECT EXISTS (SELECT 1 FROM target), EXISTS (SELECT 1 FROM bumped)",
-    )
-    .bind(video_id)
-    .bind(viewer.key())
-    .fetch_one(db)
-    .await?;
-    Ok(match (public, counted) {
-        (false, _) => ViewOutcome::NotFound,
-        (true, true) => ViewOutcome::Counted,
-        (true, false) => ViewOutcome::AlreadyCounted,
-    })
+    views: &[(i64, Viewer)],
+) -> Result<Vec<ViewOutcome>, sqlx::Error> {
+    let (videos, viewers): (Vec<i64>, Vec<String>) = views
+        .iter()
+        .map(|&(video, viewer)| (video, viewer.key()))
+        .unzip();
+    let outcomes: Vec<String> = sqlx::query_scalar("SELECT record_views($1, $2)")
+        .bind(&videos)
+        .bind(&viewers)
+        .fetch_one(db)
+        .await?;
+    if outcomes.len() != views.len() {
+        return Err(sqlx::Error::Protocol(format!(
+            "record_views answered {} outcomes for {} views",
+            outcomes.len(),
+            views.len()
+        )));
+    }
+    outcomes
+        .iter()
+        .map(|o| match o.as_str() {
+            "counted" => Ok(ViewOutcome::Counted),
+            "already-counted" => Ok(ViewOutcome::AlreadyCounted),
+            "not-found" => Ok(ViewOutcome::NotFound),
+            other => Err(sqlx::Error::Protocol(format!(
+                "record_views answered an unknown outcome `{other}`"
+            ))),
+        })
+        .collect()
 }
 
 /// Removes the deduplication rows of past hours: they decide nothing any more (a viewer

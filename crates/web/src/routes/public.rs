@@ -19,7 +19,6 @@ use skillreel_shared::{
     cache::{Cached, Namespace},
     db::{self, votes::VoteOutcome},
     domain::{self, Page},
-    votes::VoteError,
 };
 use utoipa::{IntoParams, ToSchema};
 
@@ -194,12 +193,7 @@ pub async fn vote(
     TokenPlayer(player): TokenPlayer,
     VideoId(id): VideoId,
 ) -> ApiResult<JsonResponse<VoteResponse>> {
-    let outcome = state.votes.cast(id, player).await.map_err(|e| match e {
-        VoteError::Unavailable(cause) => {
-            ApiError::Unavailable("database unavailable, try again shortly".into(), cause)
-        }
-        VoteError::Failed(cause) => ApiError::Internal(cause),
-    })?;
+    let outcome = state.votes.cast(id, player).await?;
     match outcome {
         VoteOutcome::Registered => Ok(JsonResponse(VoteResponse {
             message: "Vote successfully registered",

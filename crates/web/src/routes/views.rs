@@ -1,6 +1,7 @@
 //! Views and trends: `POST /api/public/videos/{id}/view` and `GET /api/public/trending`.
 //!
-//! A view is counted at most once per viewer, video and clock hour ([`db::views::record`]).
+//! A view is counted at most once per viewer, video and clock hour, in batches (the view
+//! batcher, [`skillreel_shared::views`]; [`db::views::record_batch`]).
 //! The viewer is the account of a valid bearer token, else the client address as the
 //! rate limiter resolves it (`TRUSTED_PROXIES`, [`ClientAddr`]); a missing, expired or
 //! forged token is not an error here, only an anonymous viewer.
@@ -56,7 +57,7 @@ pub async fn view(
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
     let viewer = token_player(&state, &headers).map_or(Viewer::Address(addr), Viewer::Player);
-    match db::views::record(&state.db, id, viewer).await? {
+    match state.views.record(id, viewer).await? {
         ViewOutcome::Counted | ViewOutcome::AlreadyCounted => Ok(StatusCode::NO_CONTENT),
         ViewOutcome::NotFound => Err(ApiError::NotFound("Video not found".into())),
     }
