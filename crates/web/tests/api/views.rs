@@ -1,13 +1,16 @@
 //! Views (deduplicated per viewer, video and hour), trends (votes in a window) and the
-//! organizers' numbers (`/api/admin/stats`) against seeded databases.
+//! organizers' numbers (`/api/admin/stats`) against seeded databases; views through a
+//! PostgreSQL crash.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use reqwest::StatusCode;
 use serde_json::Value;
-use skillreel_shared::{cache::Namespace, config::limits::Cidr, db};
-use sqlx::PgPool;
+use skillreel_shared::{
+    cache::Namespace, config::limits::Cidr, db, testing::servers::PrivatePostgres,
+};
+use sqlx::{PgPool, postgres::PgPoolOptions};
 
 use crate::helpers::{TestApp, body, seed_public_video, seed_video};
 
@@ -383,4 +386,80 @@ async fn stats_add_up_on_a_seeded_database(db: PgPool) {
             ("pasto".to_owned(), 1, 0),
         ]
     );
+}
+
+/// PostgreSQL crashed while fans watch: views sent while it is down are `503` with the
+/// JSON error body, never `204`; once it is back, views count again with nobody touching
+/// the service, and every `204` is a counted view.
+#[tokio::test]
+async fn views_while_postgres_is_down_are_503_and_count_again_after() {
+    let mut pg = PrivatePostgres::start();
+    let pool = PgPoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(std::time::Duration::from_secs(2))
+        .connect(&pg.url())
+        .await
+        .unwrap();
+    db::migrate(&pool).await.unwrap();
+    let app = TestApp::spawn_with(pool.clone(), |c| {
+        c.limits.enabled = false;
+        c.limits.trusted_proxies = vec!["127.0.0.1".parse::<Cidr>().unwrap()];
+    })
+    .await;
+    let (ana, _) = app.player("Ana", "Cali").await;
+    let clip = seed_public_video(&pool, ana, "Rabona").await;
+    let mut counted = 0;
+    for i in 0..20 {
+        let from = format!("198.51.100.{i}");
+        assert_eq!(
+            view(&app, clip, None, Some(&from)).await,
+            StatusCode::NO_CONTENT
+        );
+        counted += 1;
+    }
+
+    pg.stop();
+    for i in 20..24 {
+        let r = app
+            .client
+            .post(app.url(&format!("/api/public/videos/{clip}/view")))
+            .header("x-forwarded-for", format!("198.51.100.{i}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(r.headers().contains_key("retry-after"));
+        assert_eq!(body(r).await["code"], "service-unavailable");
+    }
+
+    pg.spawn();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut after = 0;
+    for i in 24..250 {
+        let status = view(&app, clip, None, Some(&format!("198.51.100.{i}"))).await;
+        match status {
+            StatusCode::NO_CONTENT => {
+                counted += 1;
+                after += 1;
+                if after == 5 {
+                    break;
+                }
+            }
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "views never counted again"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(after, 5);
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM video_views WHERE video_id = $1")
+        .bind(clip)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!((views_count(&pool, clip).await, rows), (counted, counted));
 }
