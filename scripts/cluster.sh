@@ -204,9 +204,11 @@ started_alive() {
   pid="$(cat "$RUN/$1.pid" 2>/dev/null)" && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
 }
 
+# wait_http <url> <seconds> <member> [curl options...]: waits for <url> to answer 2xx while
+# the member this run started lives.
 wait_http() {
   local url="$1" secs="$2" pidname="$3" i
-  shift 4
+  shift 3
   for ((i = 0; i < secs * 4; i++)); do
     curl -fsS -o /dev/null --max-time 2 "$@" "$url" 2>/dev/null && return 0
     started_alive "$pidname" || {
@@ -502,10 +504,10 @@ cmd_up() {
     start_member "$name" "$BIN_DIR/skillreel-worker" WORKER_METRICS_ADDR="127.0.0.1:${WORKER_METRICS_LIST[$i]}"
   done
   for i in "${!WEB_PORT_LIST[@]}"; do
-    wait_http "http://127.0.0.1:${WEB_PORT_LIST[$i]}/health/ready" 120 "web-$((i + 1))" skillreel-web
+    wait_http "http://127.0.0.1:${WEB_PORT_LIST[$i]}/health/ready" 120 "web-$((i + 1))"
   done
   for i in "${!WORKER_METRICS_LIST[@]}"; do
-    wait_http "http://127.0.0.1:${WORKER_METRICS_LIST[$i]}/health" 120 "worker-$((i + 1))" skillreel-worker
+    wait_http "http://127.0.0.1:${WORKER_METRICS_LIST[$i]}/health" 120 "worker-$((i + 1))"
   done
 
   write_nginx_conf
@@ -516,7 +518,7 @@ cmd_up() {
     nginx_cmd
     log "started nginx (pid $(cat "$RUN/nginx.pid"), logs: $LOGS/nginx-*.log)"
   fi
-  wait_http "https://127.0.0.1:$HTTPS_PORT/health/ready" 30 nginx "$NGINX_BIN" --cacert "$TLS/ca.pem"
+  wait_http "https://127.0.0.1:$HTTPS_PORT/health/ready" 30 nginx --cacert "$TLS/ca.pem"
 
   log "the cluster is up: https://localhost:$HTTPS_PORT/app/  (API docs: https://localhost:$HTTPS_PORT/docs)"
   cat >&2 <<EOF

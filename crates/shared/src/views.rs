@@ -5,7 +5,7 @@
 //! `views_count` once by the batch's new views of it. A video the whole audience is
 //! watching so takes one row update per batch instead of one per viewer (the hot row that
 //! capped counted views of one video near 1,350/s on the test machine; docs/PERFORMANCE.md
-//! §10). Views never refresh the public caches: counts show up as the cached answers age
+//! §11). Views never refresh the public caches: counts show up as the cached answers age
 //! (`CACHE_TTL_MS`, `CACHE_REDIS_TTL_SECS`).
 
 use sqlx::PgPool;
